@@ -1,0 +1,95 @@
+"""What the local gateway knows about a service: its `serverless.yml`, parsed and resolved.
+
+Nothing here knows about the chat service; any serverless.yml with websocket / httpApi
+events can be described by these types. `infra.config` (the loader) builds them; the
+gateway (`infra.gateway`) and the Lambda runtime (`infra.runtime`) consume them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function as `serverless.yml` declares it (after variable resolution)."""
+
+    name: str  # logical name under `functions:` ("connect")
+    handler: str  # "handlers/connect.handler" (path/module.attribute, as the framework writes it)
+    timeout_s: float  # `timeout`, else provider.timeout, else 6 (the framework's default)
+    memory_mb: int
+    environment: Mapping[str, str]  # provider.environment merged with the function's own
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class WebSocketAuthorizer:
+    """A Lambda REQUEST authorizer on `$connect`."""
+
+    function: str
+    # As written in serverless.yml, e.g. "route.request.querystring.token" or
+    # "route.request.header.Auth". All must be present or the handshake is 401.
+    identity_sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WebSocketRoute:
+    route_key: str  # "$connect", "$disconnect", "$default", "send", ...
+    function: str
+    route_response: bool  # routeResponseSelectionExpression given: the returned body reaches the client
+    authorizer: WebSocketAuthorizer | None = None  # only ever on $connect
+
+
+@dataclass(frozen=True)
+class HttpAuthorizer:
+    """An HTTP API (v2) Lambda authorizer."""
+
+    name: str
+    function: str
+    identity_sources: tuple[str, ...]  # e.g. ("$request.header.Authorization",)
+    simple_responses: bool
+    payload_version: str  # "2.0" or "1.0"
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str  # "POST"
+    path: str  # "/rooms/{room}/messages"
+    function: str
+    authorizer: HttpAuthorizer | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    service: str
+    stage: str
+    region: str
+    account_id: str
+    route_selection_expression: str  # "$request.body.action"
+    functions: Mapping[str, FunctionSpec]
+    websocket_routes: Mapping[str, WebSocketRoute]  # keyed by route key
+    http_routes: tuple[HttpRoute, ...] = ()
+    # CloudFormation `Properties` of every AWS::DynamoDB::Table under resources.Resources.
+    tables: tuple[Mapping[str, Any], ...] = ()
+    # SSM parameters the service reads at run time, name -> local value (see infra.config).
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The outcome of one Lambda invocation, as API Gateway sees it."""
+
+    ok: bool  # the handler returned (its value is in `result`)
+    result: Any = None  # the JSON-decoded return value (None when it returned None)
+    error_type: str | None = None  # "Exception", "KeyError", "Sandbox.Timedout", ...
+    error_message: str | None = None  # str(exc): "Unauthorized" matters to authorizers
+    timed_out: bool = False
+    duration_ms: float = 0.0
+
+
+class Invoker(Protocol):
+    """Runs a function of the service with an event, as the Lambda service would."""
+
+    async def invoke(self, function: str, event: Mapping[str, Any]) -> Invocation: ...

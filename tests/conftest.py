@@ -1,0 +1,25 @@
+"""Shared test helpers: the one timeout knob and the recorded AWS events."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).parent / "events"
+
+# Every loopback test scales its waits by this one variable (slow CI, valgrind, ...).
+TIMEOUT_SCALE = float(os.environ.get("WSCHAT_TEST_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """A timeout for a loopback wait, scaled by WSCHAT_TEST_TIMEOUT_SCALE."""
+    return seconds * TIMEOUT_SCALE
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A recorded AWS event from tests/events/{name}.json (a fresh copy each call)."""
+    with (EVENTS / f"{name}.json").open() as f:
+        data: dict[str, Any] = json.load(f)
+    return data
