@@ -1,0 +1,56 @@
+"""Handlers that report on the sandbox they run in (tests/integration/runtime)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+_COLD = {"invocations": 0}
+
+
+def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _COLD["invocations"] += 1
+    print(f"echo says {event.get('say', '')}")
+    print("to stderr", file=sys.stderr)
+    return {
+        "event": event,
+        "pid": os.getpid(),
+        "invocations": _COLD["invocations"],
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "context": {
+            "aws_request_id": context.aws_request_id,
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "memory_limit_in_mb": context.memory_limit_in_mb,
+            "invoked_function_arn": context.invoked_function_arn,
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+        },
+    }
+
+
+def sleepy(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.time()
+    time.sleep(float(event.get("seconds", 0)))
+    return {"pid": os.getpid(), "started": started, "ended": time.time()}
+
+
+def boom(event: dict[str, Any], context: Any) -> None:
+    raise KeyError("missing-thing") if event.get("key") else Exception("Unauthorized")
+
+
+def nothing(event: dict[str, Any], context: Any) -> None:
+    return None
+
+
+def unmarshalable(event: dict[str, Any], context: Any) -> Any:
+    return {"a": {1, 2}}
+
+
+def crash(event: dict[str, Any], context: Any) -> None:
+    sys.stdout.flush()
+    os._exit(3)
