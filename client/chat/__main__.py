@@ -1,0 +1,94 @@
+"""`python -m client.chat --url ws://127.0.0.1:8080/dev --name alice [--room general]`.
+
+Against the local stack it signs its own dev token (with $CHAT_JWT_SECRET, else the dev
+secret); against AWS pass --token. Type /help once connected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+
+import jwt
+
+from client.backoff import Backoff
+from client.chat.app import ChatApp, printer, read_lines
+from client.chat.state import ChatState
+from client.protocol import valid_room
+from client.tokens import mint_token
+
+DEFAULT_URL = "ws://127.0.0.1:8080/dev"
+
+
+def room_arg(value: str) -> str:
+    name = value.lstrip("#")
+    if not valid_room(name):
+        raise argparse.ArgumentTypeError(f"not a room name: {value!r}")
+    return name
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m client.chat", description="Chat in wschat rooms.")
+    p.add_argument("--url", default=DEFAULT_URL, help=f"WebSocket URL ({DEFAULT_URL})")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--name", help="display name; signs a local dev token")
+    who.add_argument("--token", help="a token from your identity provider (for AWS)")
+    p.add_argument("--user", help="user id for the dev token (default: from --name)")
+    p.add_argument("--secret", help="dev token secret (default: $CHAT_JWT_SECRET or the dev one)")
+    p.add_argument(
+        "--room",
+        action="append",
+        type=room_arg,
+        help="room to join on start (repeatable; default: general)",
+    )
+    p.add_argument("--max-backoff", type=float, default=30.0, help="longest reconnect wait (s)")
+    p.add_argument("--keepalive", type=float, default=300.0, help="seconds between pings")
+    return p
+
+
+def user_id(name: str) -> str:
+    """A user id from a display name: `Alice Smith` -> `alice-smith`."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", name.lower()).strip("-") or "user"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.token:
+        claims = jwt.decode(args.token, options={"verify_signature": False})
+        me = str(claims.get("sub", ""))
+
+        def token() -> str:
+            return str(args.token)
+    else:
+        me = args.user or user_id(args.name)
+
+        def token() -> str:
+            # Minted afresh on every (re)connect, so a long session never holds an expired one.
+            return mint_token(me, name=args.name, secret=args.secret)
+
+    app = ChatApp(
+        args.url,
+        token,
+        ChatState(me=me),
+        rooms=args.room or ["general"],
+        out=printer(),
+        backoff=Backoff(max_s=args.max_backoff),
+        keepalive_s=args.keepalive,
+    )
+    print(f"* connecting to {args.url} as {me}; /help lists commands", flush=True)
+
+    async def go() -> int:
+        inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        read_lines(sys.stdin, asyncio.get_running_loop(), inbox)
+        return await app.run(inbox)
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
