@@ -1,0 +1,222 @@
+"""The embedded DynamoDB (and SSM): moto's server in its own process, plus table setup.
+
+`start_moto()` runs `python -m infra.dynamo` (moto's WSGI app on a free loopback port,
+in a separate process so it does not share the harness's GIL) and waits until it
+answers. `provision()` creates the tables a `ServiceSpec` declares and its SSM
+parameters, on that server or on any DynamoDB endpoint (DynamoDB Local, AWS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ssm import SSMClient
+
+    from infra.service import ServiceSpec
+
+STARTUP_TIMEOUT_S = 30.0
+DUMMY_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+
+@dataclass
+class MotoServer:
+    """A running `python -m infra.dynamo` process."""
+
+    proc: asyncio.subprocess.Process
+    endpoint: str  # http://127.0.0.1:PORT, serves DynamoDB, SSM and the moto API
+
+    async def reset(self) -> None:
+        """Forget every table, item and parameter (moto's `POST /moto-api/reset`)."""
+        await asyncio.to_thread(reset_moto, self.endpoint)
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()  # it exits when its stdin closes
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+
+
+async def start_moto(host: str = "127.0.0.1") -> MotoServer:
+    """Start moto's server on a free port of `host` and wait until it serves."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infra.dynamo",
+        host,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,  # Ctrl-C is the harness's to handle
+    )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), STARTUP_TIMEOUT_S)
+    except TimeoutError:
+        line = b""
+    if not line.strip().isdigit():
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"moto server did not start (exit status {proc.returncode})")
+    return MotoServer(proc, f"http://{host}:{int(line)}")
+
+
+def reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+# -- provisioning --------------------------------------------------------------------------
+
+
+def dynamodb_client(endpoint: str, region: str, *, dummy_credentials: bool) -> DynamoDBClient:
+    import boto3
+
+    kwargs: dict[str, Any] = DUMMY_CREDENTIALS if dummy_credentials else {}
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name=region, **kwargs)
+
+
+def ssm_client(endpoint: str, region: str) -> SSMClient:
+    import boto3
+
+    return boto3.client(
+        "ssm",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+    )
+
+
+def create_table_request(props: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation `AWS::DynamoDB::Table` Properties -> a CreateTable request."""
+    billing = props.get("BillingMode", "PROVISIONED")
+    request: dict[str, Any] = {
+        "TableName": props["TableName"],
+        "AttributeDefinitions": list(props["AttributeDefinitions"]),
+        "KeySchema": list(props["KeySchema"]),
+        "BillingMode": billing,
+    }
+    if billing == "PROVISIONED":
+        request["ProvisionedThroughput"] = _throughput(props)
+    gsis = []
+    for index in props.get("GlobalSecondaryIndexes") or []:
+        gsi = {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+        if billing == "PROVISIONED":
+            gsi["ProvisionedThroughput"] = _throughput(index)
+        gsis.append(gsi)
+    if gsis:
+        request["GlobalSecondaryIndexes"] = gsis
+    lsis = [
+        {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+        for index in props.get("LocalSecondaryIndexes") or []
+    ]
+    if lsis:
+        request["LocalSecondaryIndexes"] = lsis
+    stream = props.get("StreamSpecification")
+    if stream and stream.get("StreamViewType"):
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
+    return request
+
+
+def _throughput(props: Mapping[str, Any]) -> dict[str, int]:
+    given = props.get("ProvisionedThroughput") or {}
+    return {
+        "ReadCapacityUnits": int(given.get("ReadCapacityUnits", 5)),
+        "WriteCapacityUnits": int(given.get("WriteCapacityUnits", 5)),
+    }
+
+
+def create_tables(client: DynamoDBClient, tables: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Create each table that does not exist yet (with its TTL); returns those created."""
+    existing: set[str] = set()
+    for page in client.get_paginator("list_tables").paginate():
+        existing.update(page.get("TableNames", []))
+    created = []
+    for props in tables:
+        name = str(props["TableName"])
+        if name in existing:
+            continue
+        client.create_table(**create_table_request(props))
+        client.get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        created.append(name)
+    return created
+
+
+def put_parameters(client: SSMClient, parameters: Mapping[str, str]) -> None:
+    """Store each parameter as a SecureString (as the deployed service expects)."""
+    for name, value in parameters.items():
+        client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
+def provision(
+    spec: ServiceSpec, *, dynamodb_endpoint: str, ssm_endpoint: str, dummy_credentials: bool = True
+) -> list[str]:
+    """Create `spec`'s missing tables and put its parameters; returns the tables created."""
+    dynamodb = dynamodb_client(dynamodb_endpoint, spec.region, dummy_credentials=dummy_credentials)
+    created = create_tables(dynamodb, spec.tables)
+    put_parameters(ssm_client(ssm_endpoint, spec.region), spec.parameters)
+    return created
+
+
+# -- the server process ----------------------------------------------------------------------
+
+
+def _serve(host: str) -> None:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = DomainDispatcherApplication(create_backend_app)
+    # Threaded: werkzeug then speaks HTTP/1.1 with keep-alive, one thread per connection.
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def exit_with_parent() -> None:
+        sys.stdin.buffer.read()  # EOF: the harness closed our stdin or died
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print(server.port, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")
