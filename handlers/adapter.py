@@ -1,0 +1,64 @@
+"""What every WebSocket entry point shares: building the chat service for an invocation,
+turning domain errors into error frames, and recording the outcome as metrics."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .chat import aws
+from .chat.errors import ChatError, RateLimited
+from .chat.fanout import FanOut
+from .chat.model import encode, error_frame
+from .chat.service import ChatService, Outcome
+from .chat.settings import Settings
+from .chat.store import Store
+
+
+@cache
+def settings() -> Settings:
+    """Read once per container; a bad setting fails the cold start, not a request."""
+    return Settings.from_env()
+
+
+def chat_service(context: LambdaContext, domain_name: str | None, stage: str | None) -> ChatService:
+    """The chat domain wired to DynamoDB and to this API's Management endpoint."""
+    conf = settings()
+    endpoint = aws.management_endpoint(conf.management_endpoint, domain_name, stage)
+    fanout = FanOut(
+        aws.management(endpoint, conf.fanout_concurrency),
+        conf.fanout_concurrency,
+        remaining_ms=context.get_remaining_time_in_millis,
+    )
+    return ChatService(Store(aws.dynamodb(), conf), fanout)
+
+
+def record(metrics: Metrics, out: Outcome) -> None:
+    """EMF metrics for one invocation: messages stored, deliveries, gone, fan-out time."""
+    d = out.deliveries
+    if out.stored:
+        metrics.add_metric(name="Messages", unit=MetricUnit.Count, value=out.stored)
+    if d.delivered:
+        metrics.add_metric(name="Deliveries", unit=MetricUnit.Count, value=d.delivered)
+    if d.gone:
+        metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(d.gone))
+    if d.failed:
+        metrics.add_metric(name="FailedDeliveries", unit=MetricUnit.Count, value=d.failed)
+    if d.delivered or d.gone or d.failed:
+        metrics.add_metric(name="FanOutTime", unit=MetricUnit.Milliseconds, value=d.elapsed_ms)
+
+
+def error_reply(exc: ChatError, action: str | None) -> dict[str, Any]:
+    retry = exc.retry_after_ms if isinstance(exc, RateLimited) else None
+    return error_frame(exc.code, exc.message, action, retry)
+
+
+def route_response(frame: dict[str, Any] | None) -> dict[str, Any]:
+    """The handler's answer: with a route response configured, `body` reaches the sender."""
+    if frame is None:
+        return {"statusCode": 200}
+    return {"statusCode": 200, "body": encode(frame)}

@@ -1,0 +1,147 @@
+"""Verifying chat tokens: HS256 with the service secret, RS256 through an OIDC provider's JWKS.
+
+Identity is the `sub` claim, the display name the `name` claim (default: `sub`). The
+algorithm a token claims only chooses which key is tried, and each key is tried with its
+own algorithm alone: an HS256 token signed with the provider's public key, `alg: none`
+and every other algorithm are refused.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from .errors import AuthError, Forbidden
+from .model import User
+from .settings import Settings
+
+MAX_TOKEN_CHARS = 8192
+MAX_NAME_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: User
+    scopes: frozenset[str]
+
+
+def _scopes(claims: dict[str, Any]) -> frozenset[str]:
+    """OAuth's space-separated `scope`, or a list (`scope` / Cognito-style `scp`)."""
+    raw = claims.get("scope", claims.get("scp"))
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    if isinstance(raw, list):
+        return frozenset(s for s in raw if isinstance(s, str))
+    return frozenset()
+
+
+def _printable(value: str) -> bool:
+    return all(unicodedata.category(ch)[0] != "C" for ch in value)
+
+
+def identity_from_claims(claims: dict[str, Any]) -> Identity:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip():
+        raise AuthError("token has no subject")
+    # A genuine token whose subject cannot be a chat identity is denied (403), not invalid.
+    if len(sub) > 128 or not _printable(sub):
+        raise Forbidden("subject is not usable as a chat user id")
+    name = claims.get("name")
+    if not isinstance(name, str) or not name.strip() or not _printable(name):
+        name = sub
+    return Identity(User(id=sub, name=name.strip()[:MAX_NAME_CHARS]), _scopes(claims))
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        settings: Settings,
+        secret: Callable[[], str | None],
+        jwks_client: Callable[[str], jwt.PyJWKClient] = jwt.PyJWKClient,
+    ) -> None:
+        self._settings = settings
+        self._secret = secret
+        self._jwks: jwt.PyJWKClient | None = None
+        self._jwks_factory = jwks_client
+        self._lock = threading.Lock()
+
+    def verify(self, token: str | None) -> Identity:
+        if not token:
+            raise AuthError("missing token")
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthError("token too long")
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            raise AuthError("malformed token") from None
+        if alg == "HS256":
+            secret = self._secret()
+            if not secret:
+                raise AuthError("HS256 tokens are not accepted here")
+            key: Any = secret
+        elif alg == "RS256" and self._settings.jwks_url:
+            try:
+                key = self._jwks_client().get_signing_key_from_jwt(token).key
+            except jwt.PyJWTError as exc:
+                raise AuthError(f"no signing key: {exc}") from None
+        else:
+            raise AuthError(f"algorithm {alg!r} is not accepted")
+        # Issuer and audience belong to the OIDC provider (protocol.md); the service's own
+        # HS256 tokens carry neither.
+        oidc = alg == "RS256"
+        issuer = self._settings.jwt_issuer if oidc else None
+        audience = self._settings.jwt_audience if oidc else None
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                issuer=issuer,
+                audience=audience,
+                options={"require": ["exp", "sub"], "verify_aud": audience is not None},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(str(exc)) from None
+        return identity_from_claims(claims)
+
+    def _jwks_client(self) -> jwt.PyJWKClient:
+        with self._lock:
+            if self._jwks is None:
+                assert self._settings.jwks_url
+                self._jwks = self._jwks_factory(self._settings.jwks_url)
+            return self._jwks
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def secret_source(settings: Settings) -> Callable[[], str | None]:
+    """Where the HS256 secret comes from: the setting itself, else SSM via Powertools.
+
+    Parameters caches the value (5 minutes), so a rotated secret is picked up without a
+    redeploy and SSM is not called per connection.
+    """
+    if settings.jwt_secret:
+        value = settings.jwt_secret
+        return lambda: value
+    name = settings.jwt_secret_param
+    if not name:
+        return lambda: None
+
+    def fetch() -> str | None:
+        from aws_lambda_powertools.utilities import parameters
+
+        result = parameters.get_parameter(name, decrypt=True, max_age=300)
+        return str(result) if result else None
+
+    return fetch

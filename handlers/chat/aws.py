@@ -1,0 +1,79 @@
+"""boto3 clients, created once per container and shared.
+
+Clients are thread-safe once created but creating them concurrently is not, so they
+are made up front (under a lock), never inside fan-out workers. Timeouts and retries
+are explicit because the boto3 bundled with Lambda may be older than ours.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_lock = threading.Lock()
+_dynamodb: DynamoDBClient | None = None
+_management: dict[str | None, ApiGatewayManagementApiClient] = {}
+
+MANAGEMENT_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
+
+
+def dynamodb() -> DynamoDBClient:
+    global _dynamodb
+    with _lock:
+        if _dynamodb is None:
+            _dynamodb = boto3.client(
+                "dynamodb",
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 4},
+                    connect_timeout=2,
+                    read_timeout=5,
+                    max_pool_connections=16,
+                ),
+            )
+        return _dynamodb
+
+
+def management_endpoint(
+    configured: str | None, domain_name: str | None = None, stage: str | None = None
+) -> str | None:
+    """Where to POST @connections: the configured endpoint, else the event's own API.
+
+    When AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI (or AWS_ENDPOINT_URL) is set, boto3's own
+    endpoint handling must win, so no endpoint_url is passed at all (None).
+    """
+    if any(os.environ.get(name) for name in MANAGEMENT_ENDPOINT_ENV):
+        return None
+    if configured:
+        return configured
+    if domain_name and stage:
+        return f"https://{domain_name}/{stage}"
+    raise RuntimeError("no Management API endpoint: set CHAT_MANAGEMENT_ENDPOINT")
+
+
+def management(endpoint: str | None, concurrency: int) -> ApiGatewayManagementApiClient:
+    """The Management API client for `endpoint`, its pool sized to the fan-out concurrency."""
+    with _lock:
+        client = _management.get(endpoint)
+        if client is None:
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=2,
+                read_timeout=5,
+                max_pool_connections=concurrency,
+            )
+            if endpoint is None:
+                client = boto3.client("apigatewaymanagementapi", config=config)
+            else:
+                client = boto3.client(
+                    "apigatewaymanagementapi", endpoint_url=endpoint, config=config
+                )
+            _management[endpoint] = client
+        return client

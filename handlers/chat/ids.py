@@ -1,0 +1,61 @@
+"""Message ids: unique, and sorting as strings sorts them in time order.
+
+26 characters of Crockford base32: 10 for the millisecond timestamp, 16 for 80 random
+bits (the ULID layout). Within one process, ids minted in the same millisecond increment
+the random part so they still sort in the order they were made.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+_ALPHABET = (
+    "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ascending in ASCII, so string order == numeric order
+)
+_RANDOM_BITS = 80
+_lock = threading.Lock()
+_last_ms = -1
+_last_random = 0
+
+ID_LENGTH = 26
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def new_id(now_ms: int | None = None) -> str:
+    """A fresh message id for the time `now_ms` (default: now)."""
+    global _last_ms, _last_random
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    with _lock:
+        if ms == _last_ms and _last_random + 1 < (1 << _RANDOM_BITS):
+            _last_random += 1
+        else:
+            _last_ms, _last_random = ms, secrets.randbits(_RANDOM_BITS - 1)
+        rand = _last_random
+    return _encode(ms, 10) + _encode(rand, 16)
+
+
+def is_id(value: object) -> bool:
+    """True when `value` has the shape of a message id (used to validate `before` cursors)."""
+    return (
+        isinstance(value, str)
+        and len(value) == ID_LENGTH
+        and all(c in _ALPHABET for c in value)
+        and value[0] in "01234567"  # 48-bit timestamps never set the top bits
+    )
+
+
+def timestamp_ms(message_id: str) -> int:
+    """The millisecond timestamp encoded in a message id."""
+    value = 0
+    for c in message_id[:10]:
+        value = value * 32 + _ALPHABET.index(c)
+    return value

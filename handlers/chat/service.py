@@ -1,0 +1,193 @@
+"""The chat itself: what each action does, in terms of storage and deliveries.
+
+Knows nothing of Lambda: handlers hand it a connection id, the authenticated user and a
+parsed command, and get back the frame to answer the sender with (sent as the route
+response) plus what was delivered to everybody else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import commands as c
+from .errors import NotMember, UserOffline
+from .fanout import Deliveries
+from .ids import new_id
+from .model import Body, Member, Message, User, encode, unique_users
+from .store import Store
+
+
+class Deliverer(Protocol):
+    def deliver(self, connection_ids: Collection[str], payload: str) -> Deliveries: ...
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Outcome:
+    reply: dict[str, Any] | None  # the frame for the sender's own connection
+    deliveries: Deliveries = field(default_factory=Deliveries)
+    stored: int = 0  # messages written
+
+
+class ChatService:
+    def __init__(
+        self, store: Store, deliverer: Deliverer, clock: Callable[[], int] = now_ms
+    ) -> None:
+        self._store = store
+        self._deliverer = deliverer
+        self._clock = clock
+
+    # -- connection lifecycle ------------------------------------------------------
+
+    def connect(self, conn_id: str, user: User) -> None:
+        self._store.put_connection(conn_id, user, self._clock())
+
+    def disconnect(self, conn_id: str) -> Outcome:
+        """Forget the connection; tell each room it was in when the user is gone from it."""
+        out = Outcome(reply=None)
+        conn = self._store.remove_connection(conn_id)
+        if conn is not None:
+            for room in sorted(conn.rooms):
+                self._presence(out, room, "leave", conn.user, self._members(room))
+        return out
+
+    # -- actions -------------------------------------------------------------------
+
+    def handle(self, conn_id: str, user: User, command: c.Command) -> Outcome:
+        now = self._clock()
+        conn = self._store.touch(conn_id, user, now)
+        out = Outcome(reply=None)
+        match command:
+            case c.Join(room):
+                members = self._members(room)
+                if room not in conn.rooms:
+                    self._store.add_membership(conn_id, user, room, now)
+                    others = [m for m in members if m.connection_id != conn_id]
+                    self._presence(out, room, "join", user, others)
+                    members = [*others, Member(conn_id, user)]
+                history, _ = self._store.history(room, None, c.JOIN_HISTORY, now)
+                out.reply = {
+                    "type": "joined",
+                    "room": room,
+                    "members": [u.to_json() for u in unique_users(members)],
+                    "history": [m.frame() for m in history],
+                }
+            case c.Leave(room):
+                if room in conn.rooms:
+                    self._store.remove_membership(conn_id, room)
+                    self._presence(out, room, "leave", user, self._members(room))
+                out.reply = {"type": "left", "room": room}
+            case c.Send(room, body, client_msg_id):
+                self._require_member(conn.rooms, room)
+                msg = Message(new_id(now), user, body, now, room=room, client_msg_id=client_msg_id)
+                out.reply = self._post(
+                    out, msg, conn_id, (m.connection_id for m in self._members(room))
+                )
+            case c.History(room, before, limit):
+                self._require_member(conn.rooms, room)
+                page, next_before = self._store.history(room, before, limit, now)
+                out.reply = {
+                    "type": "history",
+                    "room": room,
+                    "messages": [m.frame() for m in page],
+                    "nextBefore": next_before,
+                }
+            case c.Members(room):
+                self._require_member(conn.rooms, room)
+                users = unique_users(self._members(room))
+                out.reply = {
+                    "type": "members",
+                    "room": room,
+                    "members": [u.to_json() for u in users],
+                }
+            case c.Direct(to, body, client_msg_id):
+                out.reply = self._direct(out, conn_id, user, to, body, client_msg_id, now)
+            case c.WhoAmI():
+                out.reply = {
+                    "type": "whoami",
+                    "connectionId": conn_id,
+                    "user": user.to_json(),
+                    "rooms": sorted(conn.rooms),
+                }
+            case c.Ping():
+                out.reply = {"type": "pong"}
+        return out
+
+    def publish(self, room: str, publisher: User, body: Body) -> tuple[str, Outcome]:
+        """The publish API: store and deliver to every member. Returns the message id."""
+        now = self._clock()
+        out = Outcome(reply=None)
+        msg = Message(new_id(now), publisher, body, now, room=room)
+        self._post(out, msg, None, (m.connection_id for m in self._members(room)))
+        return msg.id, out
+
+    # -- pieces --------------------------------------------------------------------
+
+    @staticmethod
+    def _require_member(rooms: frozenset[str], room: str) -> None:
+        if room not in rooms:
+            raise NotMember(f"join '{room}' first")
+
+    def _members(self, room: str) -> list[Member]:
+        return self._store.room_members(room, self._clock())
+
+    def _post(
+        self, out: Outcome, msg: Message, sender_conn: str | None, recipients: Iterable[str]
+    ) -> dict[str, Any]:
+        """Store `msg` and deliver it; a repeated clientMsgId returns the original, unsent."""
+        original = self._store.save_message(msg, in_history=msg.room is not None)
+        if original is not None:
+            return original
+        out.stored += 1
+        frame = msg.frame()
+        # The sender's own connection gets the message as its route response (the ack).
+        targets = {cid for cid in recipients if cid != sender_conn}
+        self._deliver(out, targets, frame, room=msg.room)
+        return frame
+
+    def _direct(
+        self,
+        out: Outcome,
+        conn_id: str,
+        user: User,
+        to: str,
+        body: Body,
+        client_msg_id: str | None,
+        now: int,
+    ) -> dict[str, Any]:
+        targets = set(self._store.user_connections(to, now))
+        if not targets:
+            raise UserOffline(f"user '{to}' has no open connection")
+        own = targets if to == user.id else set(self._store.user_connections(user.id, now))
+        msg = Message(new_id(now), user, body, now, to=to, client_msg_id=client_msg_id)
+        before = len(out.deliveries.gone)
+        frame = self._post(out, msg, conn_id, targets | own)
+        gone = set(out.deliveries.gone[before:])
+        if frame.get("id") == msg.id and targets - {conn_id} and targets - {conn_id} <= gone:
+            raise UserOffline(f"user '{to}' has no open connection")
+        return frame
+
+    def _presence(
+        self, out: Outcome, room: str, event: str, user: User, members: list[Member]
+    ) -> None:
+        """Tell the other users' connections; only on a user's first join / last leave."""
+        if any(m.user.id == user.id for m in members):
+            return  # the user is still (or already) in the room through another connection
+        frame = {"type": "presence", "room": room, "event": event, "user": user.to_json()}
+        self._deliver(out, {m.connection_id for m in members}, frame, room=room)
+
+    def _deliver(
+        self, out: Outcome, targets: set[str], frame: dict[str, Any], room: str | None
+    ) -> None:
+        if not targets:
+            return
+        result = self._deliverer.deliver(targets, encode(frame))
+        out.deliveries.merge(result)
+        for gone in result.gone:
+            self._store.drop_gone(gone, room=room)

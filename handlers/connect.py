@@ -1,0 +1,31 @@
+"""$connect: the authorizer has let the client in; remember the connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .adapter import chat_service
+from .events import ConnectEvent
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ctx = parse(event=event, model=ConnectEvent).request_context
+    logger.append_keys(connection_id=ctx.connection_id)
+    chat_service(context, ctx.domain_name, ctx.stage).connect(
+        ctx.connection_id, ctx.authorizer.user()
+    )
+    metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
+    return {"statusCode": 200}

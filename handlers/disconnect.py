@@ -1,0 +1,35 @@
+"""$disconnect: forget the connection and tell its rooms (best-effort on AWS; TTLs and
+fan-out's gone handling clean up whatever this misses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .adapter import chat_service, record
+from .events import DisconnectEvent
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ctx = parse(event=event, model=DisconnectEvent).request_context
+    logger.append_keys(connection_id=ctx.connection_id)
+    logger.info(
+        "disconnected",
+        extra={"status": ctx.disconnect_status_code, "reason": ctx.disconnect_reason},
+    )
+    out = chat_service(context, ctx.domain_name, ctx.stage).disconnect(ctx.connection_id)
+    metrics.add_metric(name="Disconnections", unit=MetricUnit.Count, value=1)
+    record(metrics, out)
+    return {"statusCode": 200}

@@ -1,0 +1,48 @@
+"""Every client action (join, leave, send, history, members, direct, whoami, ping) and
+$default. The answer to the sender is the route response; others get deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .adapter import chat_service, error_reply, record, route_response
+from .chat.commands import decode_frame, parse_command
+from .chat.errors import ChatError
+from .chat.model import error_frame
+from .events import MessageEvent
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ev = parse(event=event, model=MessageEvent)
+    ctx = ev.request_context
+    logger.append_keys(connection_id=ctx.connection_id, route=ctx.route_key)
+    action: str | None = None
+    try:
+        frame = decode_frame(ev.body)
+        raw_action = frame.get("action")
+        action = raw_action if isinstance(raw_action, str) else None
+        command = parse_command(frame)
+        out = chat_service(context, ctx.domain_name, ctx.stage).handle(
+            ctx.connection_id, ctx.authorizer.user(), command
+        )
+    except ChatError as exc:
+        logger.info("refused", extra={"code": exc.code, "detail": exc.message})
+        return route_response(error_reply(exc, action))
+    except Exception:
+        # The client gets a frame it can act on instead of API Gateway's bare error.
+        logger.exception("action failed")
+        return route_response(error_frame("internal", "internal error", action))
+    record(metrics, out)
+    return route_response(out.reply)

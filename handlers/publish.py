@@ -1,0 +1,62 @@
+"""POST /rooms/{room}/messages (HTTP API): server-side events and dashboard feeds.
+
+202 {"id", "delivered"}; 400 for a bad body or room name; 413 over the message limits.
+The publisher (from the authorizer's context) is the message's `from`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .adapter import chat_service, record
+from .chat.commands import decode_frame, validate_body, validate_room
+from .chat.errors import ChatError, TooLarge
+from .chat.model import User
+from .events import PublishEvent
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+MAX_BODY_BYTES = 128 * 1024
+
+
+def respond(status: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(payload, separators=(",", ":")),
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ev = parse(event=event, model=PublishEvent)
+    auth = ev.requestContext.authorizer
+    claims = (auth.lambda_value if auth else None) or {}
+    publisher = User(id=str(claims["userId"]), name=str(claims.get("userName") or claims["userId"]))
+    raw = ev.body if isinstance(ev.body, str) else ""
+    try:
+        if ev.isBase64Encoded:
+            raw = base64.b64decode(raw).decode()
+        if len(raw.encode()) > MAX_BODY_BYTES:
+            raise TooLarge(f"body over {MAX_BODY_BYTES} bytes")
+        room = validate_room((ev.pathParameters or {}).get("room"))
+        body = validate_body(decode_frame(raw))
+    except (ChatError, UnicodeDecodeError, ValueError) as exc:
+        code = exc.code if isinstance(exc, ChatError) else "bad_request"
+        status = 413 if isinstance(exc, TooLarge) else 400
+        return respond(status, {"code": code, "message": getattr(exc, "message", str(exc))})
+    message_id, out = chat_service(context, None, None).publish(room, publisher, body)
+    record(metrics, out)
+    logger.info("published", extra={"room": room, "delivered": out.deliveries.delivered})
+    return respond(202, {"id": message_id, "delivered": out.deliveries.delivered})
