@@ -43,7 +43,7 @@ def policy(
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
-    logger.append_keys(connection_id=request.request_context.connection_id)
+    logger.append_keys(connection_id=event.get("requestContext", {}).get("connectionId"))
     token = (request.query_string_parameters or {}).get("token")
     try:
         identity = verifier.verify(token)
