@@ -241,7 +241,7 @@ def load_service(
     `env` stands for the process environment in `${env:...}` (default `os.environ`).
     SSM parameter values: `custom.local.parameters` (name -> value) if the file declares
     it; otherwise every environment variable `X_PARAM` naming a parameter takes its
-    value from `env[X]`, else `parameter_values[X]`.
+    value from `parameter_values[X]`, else `env[X]`.
     """
     env = os.environ if env is None else env
     try:
@@ -504,7 +504,7 @@ def _parameters(
             source = _parameter_source(var)
             if source is None or not value.startswith("/"):
                 continue
-            local_value = env.get(source) or defaults.get(source)
+            local_value = defaults.get(source) or env.get(source)
             if local_value is None:
                 raise ConfigError(
                     f"{fn.name}: {var} names SSM parameter {value}; set {source} "
