@@ -70,7 +70,10 @@ class _Resolver:
         if isinstance(value, str):
             return self._resolve_string(value, where)
         if isinstance(value, Mapping):
-            return {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
+            return {
+                self.resolve(k, where) if isinstance(k, str) else k: self.resolve(v, f"{where}.{k}")
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self.resolve(v, f"{where}[{i}]") for i, v in enumerate(value)]
         return value
@@ -95,23 +98,22 @@ class _Resolver:
         return "".join(out)
 
     def _resolve_variable(self, body: str, where: str) -> Any:
-        # Inner variables first: ${self:custom.${sls:stage}.table}
-        body = _scalar_str(self._resolve_string(body, where)) if "${" in body else body
-        parts = _split_fallbacks(body)
-        for i, part in enumerate(parts):
-            value = self._lookup(part.strip(), where, last=i == len(parts) - 1)
+        for part in _split_fallbacks(body):
+            value = self._lookup(part.strip(), where)
             if value is not _MISSING and value is not None:
                 return value
         raise ConfigError(f"{where}: no value for ${{{body}}}")
 
-    def _lookup(self, ref: str, where: str, *, last: bool) -> Any:
+    def _lookup(self, ref: str, where: str) -> Any:
         if not ref:
             return _MISSING
         literal = _literal(ref)
         if literal is not _MISSING:
             return literal
-        if ref.startswith("${") and ref.endswith("}"):
-            return self._resolve_string(ref, where)
+        if _top_level_variables(ref, where) == [(0, len(ref))]:
+            return self._resolve_string(ref, where)  # a fallback that is a variable itself
+        if "${" in ref:  # a variable inside the address: ${self:custom.${sls:stage}.table}
+            ref = _scalar_str(self._resolve_string(ref, where))
         source, sep, address = ref.partition(":")
         if not sep or source not in _VARIABLE_SOURCES:
             if source in ("file", "ssm", "cf", "s3", "strToBool"):
