@@ -1,0 +1,1 @@
+"""The load tester: `python -m client.loadtest --url URL --connections N --rooms R ...`."""
