@@ -1,0 +1,119 @@
+"""Fixtures for the gateway's loopback tests: a gateway on port 0 running the echo
+service with the in-process test invoker, websockets clients and the real boto3
+Management API client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from websockets.asyncio.client import ClientConnection, connect
+
+from infra.gateway import GatewayOptions, GatewayServer
+from infra.service import ServiceSpec
+from tests.conftest import scaled
+from tests.echo_service.invoker import InProcessInvoker, Record, echo_spec
+
+
+@dataclass
+class Harness:
+    server: GatewayServer
+    invoker: InProcessInvoker
+    _clients: list[ClientConnection] = field(default_factory=list)
+
+    async def connect(self, query: str = "token=allow", **kwargs: Any) -> ClientConnection:
+        """A WebSocket client; `query` is the query string (the authorizer wants a token)."""
+        url = self.server.ws_url + (f"?{query}" if query else "")
+        kwargs.setdefault("open_timeout", scaled(5))
+        kwargs.setdefault("ping_interval", None)  # keep control frames out of the tests
+        kwargs.setdefault("close_timeout", scaled(2))
+        ws = await connect(url, **kwargs)
+        self._clients.append(ws)
+        return ws
+
+    def mgmt(self) -> Any:
+        """boto3's apigatewaymanagementapi client, pointed at this gateway's stage."""
+        return boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=f"{self.server.base_url}/{self.server.spec.stage}",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        )
+
+    async def connection_id(self, ws: ClientConnection) -> str:
+        """Ask the echo route who we are."""
+        await ws.send(json.dumps({"action": "echo"}))
+        reply = json.loads(await recv(ws))
+        return str(reply["connectionId"])
+
+    async def record(self, predicate: Callable[[Record], bool], seconds: float = 5) -> Record:
+        return await self.invoker.wait_for(predicate, scaled(seconds))
+
+    async def disconnect_of(self, connection_id: str) -> Record:
+        """The $disconnect invocation of `connection_id` (waits for it)."""
+        return await self.record(
+            lambda r: r.route_key == "$disconnect" and r.connection_id == connection_id
+        )
+
+    def routes(self, key: str, connection_id: str | None = None) -> list[Record]:
+        return self.invoker.find(
+            lambda r: (
+                r.route_key == key and (connection_id is None or r.connection_id == connection_id)
+            )
+        )
+
+    async def close(self) -> None:
+        for ws in self._clients:
+            await ws.close()
+        await self.server.close()
+        self.invoker.close()
+
+
+async def recv(ws: ClientConnection, seconds: float = 5) -> str:
+    """The next text message, or TimeoutError."""
+    message = await asyncio.wait_for(ws.recv(), scaled(seconds))
+    assert isinstance(message, str)
+    return message
+
+
+async def closed(ws: ClientConnection, seconds: float = 5) -> tuple[int | None, str | None]:
+    """Wait until the server closes `ws`; its close code and reason as the client saw them."""
+    await asyncio.wait_for(ws.wait_closed(), scaled(seconds))
+    rcvd = ws.protocol.close_rcvd
+    return (rcvd.code, rcvd.reason) if rcvd else (None, None)
+
+
+StartGateway = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def start_gateway() -> AsyncIterator[StartGateway]:
+    """Start a gateway: `await start_gateway(spec=None, **GatewayOptions fields)`."""
+    started: list[Harness] = []
+
+    async def start(spec: ServiceSpec | None = None, **options: Any) -> Harness:
+        spec = spec or echo_spec()
+        invoker = InProcessInvoker(spec)
+        server = GatewayServer(spec, invoker, GatewayOptions(port=0, **options))
+        await server.start()
+        harness = Harness(server, invoker)
+        started.append(harness)
+        return harness
+
+    yield start
+    for harness in started:
+        await harness.close()
+
+
+@pytest.fixture
+async def gw(start_gateway: StartGateway) -> Harness:
+    """A gateway with default options running the echo service (stage "test")."""
+    return await start_gateway()
