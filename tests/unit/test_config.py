@@ -340,3 +340,15 @@ def test_the_chat_service_file(tmp_path: Path) -> None:
         "wschat-prod-messages",
     }
     assert dict(spec.parameters) == {"/wschat/prod/jwt-secret": "s"}
+
+
+def test_the_echo_service_file() -> None:
+    spec = load_service(REPO / "tests" / "echo_service" / "serverless.yml", "qa", env={})
+    assert (spec.service, spec.stage, spec.region) == ("echo", "qa", "eu-west-1")
+    assert spec.websocket_routes["oneway"].route_response is False
+    assert spec.websocket_routes["timeout"].function == "sleepy"
+    assert spec.functions["sleepy"].timeout_s == 1.0
+    assert spec.functions["echo"].timeout_s == 5.0
+    (hello, plain) = spec.http_routes
+    assert hello.authorizer is not None and hello.authorizer.name == "headerAuth"
+    assert (plain.method, plain.path, plain.authorizer) == ("POST", "/plain", None)
