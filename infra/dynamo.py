@@ -93,8 +93,12 @@ def reset_moto(endpoint: str) -> None:
 def dynamodb_client(endpoint: str, region: str, *, dummy_credentials: bool) -> DynamoDBClient:
     import boto3
 
-    kwargs: dict[str, Any] = DUMMY_CREDENTIALS if dummy_credentials else {}
-    return boto3.client("dynamodb", endpoint_url=endpoint, region_name=region, **kwargs)
+    # A real endpoint gets the developer's credentials when there are any (AWS needs them);
+    # DynamoDB Local accepts anything.
+    session = boto3.Session()
+    use_dummy = dummy_credentials or session.get_credentials() is None
+    kwargs: dict[str, Any] = DUMMY_CREDENTIALS if use_dummy else {}
+    return session.client("dynamodb", endpoint_url=endpoint, region_name=region, **kwargs)
 
 
 def ssm_client(endpoint: str, region: str) -> SSMClient:

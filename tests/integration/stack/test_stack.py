@@ -1,0 +1,153 @@
+"""local_stack and `python -m infra`: the pieces wired together as a deployed service is."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from infra.dynamo import MotoServer, create_tables
+from infra.stack import local_stack
+from tests.conftest import scaled
+
+SERVICE = Path(__file__).parent / "service" / "serverless.yml"
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
+    return await connect(url, open_timeout=scaled(10), ping_interval=None, **kwargs)
+
+
+async def report(ws: ClientConnection, body: str = "hello") -> dict[str, dict[str, Any]]:
+    """Both answers of the `report` function, keyed by how they arrived."""
+    await ws.send(body)
+    frames = [json.loads(await asyncio.wait_for(ws.recv(), scaled(10))) for _ in range(2)]
+    return {frame["via"]: frame for frame in frames}
+
+
+async def test_functions_reach_dynamodb_ssm_and_the_management_api(
+    moto_server: MotoServer,
+) -> None:
+    async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
+        assert stack.ws_url == f"ws://127.0.0.1:{stack.port}/dev"
+        assert stack.mgmt_url == f"http://127.0.0.1:{stack.port}/dev"
+        async with await open_ws(f"{stack.ws_url}?token=let-me-in") as ws:
+            answers = await report(ws)
+        facts = answers["management-api"]
+        assert facts["table"].startswith("wiring-dev-ItemsTable-")
+        assert facts["indexes"] == ["byOwner"]
+        assert facts["ttl"] == "expiresAt"
+        assert facts["connections"] == 1
+        assert facts["body"] == "hello"
+        assert answers["route-response"] == {"via": "route-response"}
+
+
+async def test_the_parameter_value_is_what_connect_checks(moto_server: MotoServer) -> None:
+    async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
+        with pytest.raises(InvalidStatus) as refused:
+            await open_ws(f"{stack.ws_url}?token=wrong")
+        assert refused.value.response.status_code == 403
+
+
+async def test_reset_empties_the_tables(moto_server: MotoServer) -> None:
+    async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
+        first = await open_ws(f"{stack.ws_url}?token=let-me-in")
+        assert (await report(first))["management-api"]["connections"] == 1
+        await stack.reset()
+        async with await open_ws(f"{stack.ws_url}?token=let-me-in") as second:
+            assert (await report(second))["management-api"]["connections"] == 1
+        await first.close()
+
+
+async def test_tls_end_to_end(moto_server: MotoServer) -> None:
+    async with local_stack(SERVICE, "dev", moto=moto_server, tls=True) as stack:
+        assert stack.cert is not None
+        assert stack.ws_url.startswith("wss://") and stack.mgmt_url.startswith("https://")
+        # The sandboxes trust the certificate too: their Management API call succeeds.
+        async with await open_ws(
+            f"{stack.ws_url}?token=let-me-in", ssl=stack.cert.client_context()
+        ) as ws:
+            assert (await report(ws))["management-api"]["connections"] == 1
+
+
+async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: MotoServer) -> None:
+    await moto_server.reset()
+    async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
+        table = stack.spec.tables[0]
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_server.endpoint,
+        region_name="eu-north-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    assert create_tables(client, [table]) == []  # already there
+    client.put_item(TableName=table["TableName"], Item={"pk": {"S": "old"}, "owner": {"S": "me"}})
+    async with local_stack(
+        SERVICE, "dev", moto=moto_server, dynamodb_endpoint=moto_server.endpoint
+    ) as stack:
+        with pytest.raises(RuntimeError):
+            await stack.reset()  # never wipes a database it does not own
+        async with await open_ws(f"{stack.ws_url}?token=let-me-in") as ws:
+            assert (await report(ws))["management-api"]["connections"] == 2
+
+
+async def test_token_helper_signs_with_the_stack_secret(moto_server: MotoServer) -> None:
+    import jwt
+
+    async with local_stack(SERVICE, "dev", moto=moto_server, secret="s" * 32) as stack:
+        claims = jwt.decode(stack.token("ann", "Ann", ("publish",)), "s" * 32, ["HS256"])
+        assert (claims["sub"], claims["name"], claims["scope"]) == ("ann", "Ann", "publish")
+
+
+async def test_make_run_serves_and_stops_cleanly_on_ctrl_c() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infra",
+        "--service",
+        str(SERVICE),
+        "--stage",
+        "cli",
+        "--port",
+        "0",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    output: list[str] = []
+    ws_url = ""
+    try:
+        async with asyncio.timeout(scaled(30)):
+            while "Ctrl-C stops." not in output:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "".join(output)
+                output.append(line.strip())
+                if line.strip().startswith("WebSocket API"):
+                    ws_url = line.split()[2]
+        assert ws_url.startswith("ws://127.0.0.1:") and ws_url.endswith("/cli")
+        async with await open_ws(f"{ws_url}?token=let-me-in") as ws:
+            assert (await report(ws, "from the cli"))["management-api"]["body"] == "from the cli"
+        proc.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(proc.communicate(), scaled(20))
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = "\n".join(output) + rest.decode()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    # Everything it started is gone: the port refuses connections.
+    with pytest.raises(OSError):
+        await open_ws(f"{ws_url}?token=let-me-in")
