@@ -1,0 +1,399 @@
+"""The packaged CloudFormation template: what `osls deploy` would create on AWS.
+
+Reads `.serverless/` as written by scripts/package.sh (which `make test` runs first);
+when the template is missing or older than serverless.yml, this module packages first.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / ".serverless"
+TEMPLATE = OUT / "cloudformation-template-update-stack.json"
+LAYER_ZIP = REPO / "build" / "layer.zip"
+STAGE = "dev"  # what scripts/package.sh packages by default
+
+ACTIONS = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
+ANSWERING_ROUTES = (*ACTIONS, "$default")
+# In the python3.12 Lambda runtime, so deliberately not in the layer.
+RUNTIME_MODULES = {"boto3", "botocore"}
+
+Template = dict[str, Any]
+
+
+def _stale() -> bool:
+    if not TEMPLATE.exists():
+        return True
+    return TEMPLATE.stat().st_mtime < (REPO / "serverless.yml").stat().st_mtime
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    if _stale():
+        if not (REPO / "node_modules" / ".bin" / "osls").exists():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=REPO, check=True)
+        subprocess.run([str(REPO / "scripts" / "package.sh"), STAGE], cwd=REPO, check=True)
+    data: Template = json.loads(TEMPLATE.read_text())
+    return data
+
+
+def resources(t: Template, type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in t["Resources"].items() if v["Type"] == type_}
+
+
+def props(t: Template, logical_id: str) -> dict[str, Any]:
+    p: dict[str, Any] = t["Resources"][logical_id]["Properties"]
+    return p
+
+
+def ref(value: Any) -> str:
+    """The logical id a `{"Ref": id}` or `{"Fn::GetAtt": [id, attr]}` points at."""
+    assert isinstance(value, dict) and len(value) == 1, value
+    if "Ref" in value:
+        return str(value["Ref"])
+    return str(value["Fn::GetAtt"][0])
+
+
+def render(value: Any) -> str:
+    """A resource ARN as text, intrinsics shown as {Name} / {Name.Attr} placeholders."""
+    if isinstance(value, str):
+        return value
+    (fn, arg), *_ = value.items()
+    if fn == "Ref":
+        return "{" + str(arg) + "}"
+    if fn == "Fn::GetAtt":
+        return "{" + ".".join(arg) + "}"
+    if fn == "Fn::Sub":
+        return str(arg if isinstance(arg, str) else arg[0])
+    if fn == "Fn::Join":
+        sep, parts = arg
+        return str(sep).join(render(p) for p in parts)
+    raise AssertionError(f"unexpected intrinsic in a policy resource: {value}")
+
+
+def too_broad(arn: str) -> bool:
+    """`*`, or an ARN whose region, account or resource part is a bare wildcard."""
+    if arn.strip() == "*":
+        return True
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return False  # a {Table.Arn} placeholder: the resource itself
+    _, _, service, region, account, resource = parts
+    return "*" in service or region == "*" or account == "*" or resource.startswith("*")
+
+
+def statements(t: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM policy statement in the template, with the resource that holds it."""
+    for logical, res in t["Resources"].items():
+        p = res.get("Properties", {})
+        docs: list[Any] = []
+        if res["Type"] == "AWS::IAM::Role":
+            docs = [pol["PolicyDocument"] for pol in p.get("Policies", [])]
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [p["PolicyDocument"]]
+        for doc in docs:
+            for st in doc["Statement"]:
+                yield logical, st
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_of(t: Template, function_id: str) -> str:
+    return ref(props(t, function_id)["Role"])
+
+
+def allowed(t: Template, role: str, action: str) -> list[str]:
+    """Rendered resources `role` may perform `action` on."""
+    out: list[str] = []
+    for logical, st in statements(t):
+        if logical == role and st["Effect"] == "Allow" and action in as_list(st["Action"]):
+            out.extend(render(r) for r in as_list(st["Resource"]))
+    return out
+
+
+def actions_of(t: Template, role: str) -> set[str]:
+    return {a for logical, st in statements(t) if logical == role for a in as_list(st["Action"])}
+
+
+def ws_routes(t: Template) -> dict[str, dict[str, Any]]:
+    routes = resources(t, "AWS::ApiGatewayV2::Route")
+    return {
+        r["Properties"]["RouteKey"]: {"id": k, **r["Properties"]}
+        for k, r in routes.items()
+        if ref(r["Properties"]["ApiId"]) == "WebsocketsApi"
+    }
+
+
+def functions(t: Template) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in resources(t, "AWS::Lambda::Function").items()}
+
+
+# WebSocket API
+
+
+def test_websocket_api_routes_each_protocol_action_by_its_name(template: Template) -> None:
+    api = props(template, "WebsocketsApi")
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+    assert api["Name"] == f"wschat-{STAGE}"
+    routes = ws_routes(template)
+    assert set(routes) == {*ACTIONS, "$connect", "$disconnect", "$default"}
+
+
+def test_connect_is_guarded_by_the_query_string_token_authorizer(template: Template) -> None:
+    connect = ws_routes(template)["$connect"]
+    assert connect["AuthorizationType"] == "CUSTOM"
+    authorizer = props(template, ref(connect["AuthorizerId"]))
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
+    assert "{AuthorizerLambdaFunction.Arn}" in render(authorizer["AuthorizerUri"])
+    # API Gateway only runs authorizers on $connect; nothing else claims one.
+    others = [k for k, r in ws_routes(template).items() if k != "$connect" and "AuthorizerId" in r]
+    assert others == []
+
+
+def test_message_routes_answer_the_sender_and_lifecycle_routes_do_not(template: Template) -> None:
+    routes = ws_routes(template)
+    answered = {
+        ref(r["Properties"]["RouteId"]): r["Properties"]["RouteResponseKey"]
+        for r in resources(template, "AWS::ApiGatewayV2::RouteResponse").values()
+    }
+    for key in ANSWERING_ROUTES:
+        assert routes[key].get("RouteResponseSelectionExpression") == "$default", key
+        assert answered.get(routes[key]["id"]) == "$default", key
+    for key in ("$connect", "$disconnect"):
+        assert routes[key]["id"] not in answered
+
+
+def test_websocket_routes_invoke_the_functions_serverless_yml_names(template: Template) -> None:
+    integrations = resources(template, "AWS::ApiGatewayV2::Integration")
+    expected = {"$connect": "Connect", "$disconnect": "Disconnect"}
+    for key, route in ws_routes(template).items():
+        integration_id = render(route["Target"]).removeprefix("integrations/").strip("{}")
+        uri = render(integrations[integration_id]["Properties"]["IntegrationUri"])
+        assert f"{{{expected.get(key, 'Message')}LambdaFunction.Arn}}" in uri, key
+
+
+# HTTP API (publish)
+
+
+def test_publish_route_needs_the_bearer_token_authorizer(template: Template) -> None:
+    http = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in resources(template, "AWS::ApiGatewayV2::Route").values()
+        if ref(r["Properties"]["ApiId"]) == "HttpApi"
+    }
+    assert set(http) == {"POST /rooms/{room}/messages"}
+    route = http["POST /rooms/{room}/messages"]
+    assert route["AuthorizationType"] == "CUSTOM"
+    authorizer = props(template, ref(route["AuthorizerId"]))
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+    assert authorizer["EnableSimpleResponses"] is True
+    assert "{PublishAuthorizerLambdaFunction.Arn}" in render(authorizer["AuthorizerUri"])
+    integration = props(template, render(route["Target"]).split("/")[1].strip("{}"))
+    assert ref(integration["IntegrationUri"]) == "PublishLambdaFunction"
+
+
+def test_publish_knows_the_websocket_management_endpoint(template: Template) -> None:
+    env = props(template, "PublishLambdaFunction")["Environment"]["Variables"]
+    endpoint = render(env["CHAT_MANAGEMENT_ENDPOINT"])
+    assert (
+        endpoint
+        == f"https://{{WebsocketsApi}}.execute-api.{{AWS::Region}}.{{AWS::URLSuffix}}/{STAGE}"
+    )
+    # The merge in resources.extensions must keep every variable the others get.
+    others = props(template, "MessageLambdaFunction")["Environment"]["Variables"]
+    assert others.items() <= env.items()
+
+
+# DynamoDB
+
+
+@pytest.mark.parametrize(
+    ("logical", "env_var"),
+    [("ConnectionsTable", "CHAT_CONNECTIONS_TABLE"), ("MessagesTable", "CHAT_MESSAGES_TABLE")],
+)
+def test_tables_are_on_demand_expire_items_and_are_the_ones_functions_use(
+    template: Template, logical: str, env_var: str
+) -> None:
+    table = props(template, logical)
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table.get("TimeToLiveSpecification") == {"AttributeName": "expiresAt", "Enabled": True}
+    assert table["TableName"].startswith(f"wschat-{STAGE}-")
+    for name, fn in functions(template).items():
+        assert fn["Environment"]["Variables"][env_var] == table["TableName"], name
+
+
+# IAM
+
+
+def test_the_wildcard_check_recognises_the_framework_default_grants() -> None:
+    # The statements osls's default role would add; they are why the roles are our own.
+    assert too_broad("*")
+    assert too_broad("arn:${AWS::Partition}:execute-api:*:*:*/@connections/*")
+    assert too_broad("arn:aws:dynamodb:us-east-1:123456789012:*")
+    assert not too_broad("arn:aws:logs:{AWS::Region}:{AWS::AccountId}:log-group:/aws/lambda/x:*")
+
+
+def test_no_policy_grants_everything_or_anything_everywhere(template: Template) -> None:
+    found = list(statements(template))
+    assert found, "no IAM statements found: the roles moved?"
+    for logical, st in found:
+        assert "NotResource" not in st and "NotAction" not in st, (logical, st)
+        for action in as_list(st["Action"]):
+            assert action != "*" and not action.endswith(":*"), (logical, action)
+        for resource in as_list(st["Resource"]):
+            assert not too_broad(render(resource)), (logical, render(resource))
+
+
+def test_nothing_may_scan_a_table(template: Template) -> None:
+    actions = {a.lower() for _, st in statements(template) for a in as_list(st["Action"])}
+    assert "dynamodb:scan" not in actions
+
+
+def test_chat_functions_reach_only_the_two_tables_and_this_apis_connections(
+    template: Template,
+) -> None:
+    for fn in ("Connect", "Disconnect", "Message", "Publish"):
+        role = role_of(template, f"{fn}LambdaFunction")
+        for action in ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"):
+            assert sorted(allowed(template, role, action)) == [
+                "{ConnectionsTable.Arn}",
+                "{MessagesTable.Arn}",
+            ]
+        assert allowed(template, role, "execute-api:ManageConnections") == [
+            f"arn:{{AWS::Partition}}:execute-api:{{AWS::Region}}:{{AWS::AccountId}}:"
+            f"{{WebsocketsApi}}/{STAGE}/POST/@connections/*"
+        ]
+
+
+def test_authorizers_read_only_the_jwt_secret_parameter(template: Template) -> None:
+    for fn in ("AuthorizerLambdaFunction", "PublishAuthorizerLambdaFunction"):
+        role = role_of(template, fn)
+        name = props(template, fn)["Environment"]["Variables"]["CHAT_JWT_SECRET_PARAM"]
+        assert name == f"/wschat/{STAGE}/jwt-secret"
+        assert allowed(template, role, "ssm:GetParameter") == [
+            f"arn:{{AWS::Partition}}:ssm:{{AWS::Region}}:{{AWS::AccountId}}:parameter{name}"
+        ]
+        assert not [a for a in actions_of(template, role) if not a.startswith(("ssm:", "logs:"))]
+        assert allowed(template, role, "execute-api:ManageConnections") == []
+
+
+def test_every_function_can_write_its_own_log_group_which_expires(template: Template) -> None:
+    for logical, fn in functions(template).items():
+        group_id = logical.removesuffix("LambdaFunction") + "LogGroup"
+        group = props(template, group_id)
+        assert group["LogGroupName"] == f"/aws/lambda/{fn['FunctionName']}"
+        assert group["RetentionInDays"] == 14
+        role = role_of(template, logical)
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            assert f"{{{group_id}.Arn}}" in allowed(template, role, action), (logical, action)
+
+
+# Functions and packages
+
+
+def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Template) -> None:
+    fns = functions(template)
+    assert {k.removesuffix("LambdaFunction") for k in fns} == {
+        "Authorizer",
+        "Connect",
+        "Disconnect",
+        "Message",
+        "PublishAuthorizer",
+        "Publish",
+    }
+    for name, fn in fns.items():
+        assert fn["Runtime"] == "python3.12", name
+        assert fn["Architectures"] == ["x86_64"], name
+        assert fn["FunctionName"].startswith(f"wschat-{STAGE}-"), name
+        assert [ref(layer) for layer in fn["Layers"]] == ["DepsLambdaLayer"], name
+    layer = props(template, "DepsLambdaLayer")
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["CompatibleArchitectures"] == ["x86_64"]
+
+
+def test_function_zips_hold_the_handlers_and_nothing_else(template: Template) -> None:
+    zips = sorted(p for p in OUT.glob("*.zip"))
+    assert zips, "no function zip in .serverless/"
+    for path in zips:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        outside = [n for n in names if not n.startswith("handlers/") or "__pycache__" in n]
+        assert outside == [], path.name
+        for fn in functions(template).values():
+            module = fn["Handler"].rsplit(".", 1)[0]
+            assert f"{module}.py" in names, (path.name, fn["Handler"])
+
+
+class _Imports(ast.NodeVisitor):
+    """Top-level modules imported at run time (`if TYPE_CHECKING:` blocks skipped)."""
+
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def visit_If(self, node: ast.If) -> None:
+        if isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                self.visit(child)
+        else:
+            self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.found.update(alias.name.split(".")[0] for alias in node.names)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level == 0 and node.module:
+            self.found.add(node.module.split(".")[0])
+
+
+def _imported_top_level(root: Path) -> set[str]:
+    visitor = _Imports()
+    for path in root.rglob("*.py"):
+        visitor.visit(ast.parse(path.read_text(), str(path)))
+    return visitor.found
+
+
+def test_the_layer_provides_every_library_the_handlers_import(template: Template) -> None:
+    with zipfile.ZipFile(LAYER_ZIP) as zf:
+        top = {n.split("/")[1] for n in zf.namelist() if n.startswith("python/") and "/" in n[7:]}
+        binaries = [n for n in zf.namelist() if n.endswith(".so")]
+    imported = _imported_top_level(REPO / "handlers") - set(sys.stdlib_module_names)
+    missing = imported - {"handlers"} - RUNTIME_MODULES - top
+    assert missing == set(), f"imported by handlers/ but not in the layer: {missing}"
+    assert {"aws_lambda_powertools", "jwt", "pydantic", "aws_xray_sdk", "cryptography"} <= top
+    assert not RUNTIME_MODULES & top, "boto3/botocore come with the runtime"
+    # Compiled for the Lambda runtime, not for the Python running the tests.
+    assert binaries
+    assert all(re.search(r"(cpython-312-x86_64-linux-gnu|abi3)\.so$", n) for n in binaries), [
+        n for n in binaries if not re.search(r"(cpython-312-x86_64-linux-gnu|abi3)\.so$", n)
+    ]
+
+
+def test_no_handler_code_scans_a_table() -> None:
+    calls: list[str] = []
+    for path in (REPO / "handlers").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            if name == "scan" or (name == "get_paginator" and "scan" in args):
+                calls.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert calls == []
