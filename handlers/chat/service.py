@@ -37,11 +37,11 @@ class Outcome:
 
 class ChatService:
     def __init__(
-        self, store: Store, deliverer: Deliverer, clock: Callable[[], int] = now_ms
+        self, store: Store, deliverer: Deliverer, clock: Callable[[], int] | None = None
     ) -> None:
         self._store = store
         self._deliverer = deliverer
-        self._clock = clock
+        self._clock = clock or (lambda: now_ms())
 
     # -- connection lifecycle ------------------------------------------------------
 

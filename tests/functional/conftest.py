@@ -1,0 +1,191 @@
+"""Functional tier: the Lambda handlers driven with recorded AWS events, under moto's
+in-process `mock_aws`. Deliveries go through the real boto3 Management API client; its
+HTTP exchange is answered by a botocore hook that records each POST, or answers 410 with
+`x-amzn-ErrorType: GoneException` for connections the test declared stale, exactly as
+API Gateway does, so the handlers' GoneException path runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from moto import mock_aws
+
+from client.tokens import mint_token
+from tests.conftest import load_event
+
+SECRET = "functional-test-secret-32-bytes-long!"
+ROOT = Path(__file__).resolve().parents[2]
+
+# Module-level code in the handlers reads these once, as on a cold start.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    CHAT_CONNECTIONS_TABLE="wschat-test-connections",
+    CHAT_MESSAGES_TABLE="wschat-test-messages",
+    CHAT_JWT_SECRET=SECRET,
+    CHAT_RATE_LIMIT="100000",  # test_limits.py sets its own
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_SERVICE_NAME="wschat",
+    POWERTOOLS_METRICS_NAMESPACE="wschat",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"):
+    os.environ.pop(name, None)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self) -> bytes:
+        return self._data
+
+
+@dataclass
+class Context:
+    """What the Lambda runtime passes as `context`."""
+
+    function_name: str = "wschat-test-message"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:wschat-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/wschat-test"
+    log_stream_name: str = "2026/11/21/[$LATEST]0123456789abcdef"
+    remaining_ms: int = 29_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+class Gateway:
+    """Plays API Gateway for the handlers: events in, route responses and deliveries out."""
+
+    def __init__(self) -> None:
+        self.inbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.stale: set[str] = set()  # connections whose POST answers 410
+        self.posts = 0
+        self._n = 0
+        self.users: dict[str, tuple[str, str]] = {}
+
+    # -- the Management API, seen from boto3 --------------------------------------
+
+    def answer_post(self, request: Any, **_: Any) -> AWSResponse:
+        self.posts += 1
+        conn_id = unquote(request.url.rsplit("/", 1)[1])
+        if conn_id in self.stale:
+            headers = HTTPHeaders()
+            headers["x-amzn-ErrorType"] = "GoneException"
+            headers["content-type"] = "application/json"
+            return AWSResponse(request.url, 410, headers, _Body(b'{"message":null}'))
+        self.inbox[conn_id].append(json.loads(request.body))
+        return AWSResponse(request.url, 200, HTTPHeaders(), _Body(b""))
+
+    # -- events -----------------------------------------------------------------------
+
+    def connect(self, sub: str, name: str | None = None) -> str:
+        """Authorize and connect a client; returns its connection id."""
+        from handlers import authorizer, connect
+
+        self._n += 1
+        conn_id = f"Conn{self._n:011d}="
+        event = load_event("ws_authorizer")
+        event["queryStringParameters"] = {"token": mint_token(sub, name=name, secret=SECRET)}
+        event["requestContext"]["connectionId"] = conn_id
+        policy = authorizer.handler(event, Context())
+        assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+        ctx = policy["context"]
+        self.users[conn_id] = (ctx["userId"], ctx["userName"])
+        event = load_event("ws_connect")
+        event["requestContext"]["connectionId"] = conn_id
+        event["requestContext"]["authorizer"] = {"principalId": policy["principalId"], **ctx}
+        assert connect.handler(event, Context()) == {"statusCode": 200}
+        return conn_id
+
+    def message_event(self, conn_id: str, body: str, route: str) -> dict[str, Any]:
+        event = load_event("ws_message")
+        uid, uname = self.users[conn_id]
+        event["requestContext"].update(
+            connectionId=conn_id,
+            routeKey=route,
+            authorizer={"principalId": uid, "userId": uid, "userName": uname},
+        )
+        event["body"] = body
+        return event
+
+    def send_raw(self, conn_id: str, body: str, route: str = "$default") -> dict[str, Any]:
+        from handlers import message
+
+        response = message.handler(self.message_event(conn_id, body, route), Context())
+        assert response["statusCode"] == 200
+        reply: dict[str, Any] = json.loads(response["body"])
+        return reply
+
+    def send(self, conn_id: str, **frame: Any) -> dict[str, Any]:
+        """A frame as a client sends it, routed by `action` like the gateway does."""
+        route = frame.get("action")
+        known = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
+        return self.send_raw(conn_id, json.dumps(frame), route if route in known else "$default")
+
+    def disconnect(self, conn_id: str) -> None:
+        from handlers import disconnect
+
+        event = load_event("ws_disconnect")
+        uid, uname = self.users[conn_id]
+        event["requestContext"].update(
+            connectionId=conn_id,
+            authorizer={"principalId": uid, "userId": uid, "userName": uname},
+        )
+        assert disconnect.handler(event, Context()) == {"statusCode": 200}
+
+    def take(self, conn_id: str) -> list[dict[str, Any]]:
+        """Frames delivered to `conn_id` since the last take."""
+        frames = self.inbox.pop(conn_id, [])
+        return frames
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from handlers import adapter
+    from handlers.chat import aws as chat_aws
+    from infra.config import load_service
+    from infra.dynamo import create_tables
+
+    with mock_aws():
+        spec = load_service(ROOT / "serverless.yml", stage="test")
+        create_tables(boto3.client("dynamodb"), spec.tables)
+        adapter.settings.cache_clear()
+        chat_aws._dynamodb = None
+        chat_aws._management.clear()
+        yield
+
+
+@pytest.fixture
+def gw(aws: None) -> Gateway:
+    from handlers.chat import aws as chat_aws
+
+    gateway = Gateway()
+    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
+    client = chat_aws.management(endpoint, 8)
+    client.meta.events.register_first(
+        "before-send.apigatewaymanagementapi.PostToConnection",
+        gateway.answer_post,  # type: ignore[arg-type]  # botocore's stubs say None; a response is allowed
+    )
+    return gateway

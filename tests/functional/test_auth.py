@@ -1,0 +1,231 @@
+"""The token attack set against both authorizers, and RS256 through a real JWKS endpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from client.tokens import mint_token
+from handlers.chat.auth import TokenVerifier
+from handlers.chat.errors import AuthError, Forbidden
+from handlers.chat.settings import Settings
+from tests.conftest import load_event
+from tests.functional.conftest import SECRET, Context
+
+ISSUER = "https://idp.example.test/pool"
+AUDIENCE = "wschat-client"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned(claims: dict[str, Any], alg: str = "none") -> str:
+    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    return f"{header}.{b64(json.dumps(claims).encode())}."
+
+
+def claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "mallory", "exp": int(time.time()) + 600, **extra}
+
+
+def ws_authorize(token: str | None) -> dict[str, Any]:
+    from handlers import authorizer
+
+    event = load_event("ws_authorizer")
+    event["queryStringParameters"] = None if token is None else {"token": token}
+    result: dict[str, Any] = authorizer.handler(event, Context())
+    return result
+
+
+def http_authorize(header: str | None) -> dict[str, Any]:
+    from handlers import publish_authorizer
+
+    event = load_event("http_authorizer")
+    event["headers"].pop("authorization")
+    if header is not None:
+        event["headers"]["authorization"] = header
+    result: dict[str, Any] = publish_authorizer.handler(event, Context())
+    return result
+
+
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_PUBLIC_PEM = RSA_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+
+ATTACKS: dict[str, Callable[[], str]] = {
+    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - 30), SECRET, "HS256"),
+    "no exp": lambda: jwt.encode({"sub": "mallory"}, SECRET, "HS256"),
+    "no sub": lambda: jwt.encode({"exp": int(time.time()) + 60}, SECRET, "HS256"),
+    "wrong secret": lambda: jwt.encode(claims(), "another-secret-that-is-32-bytes-long", "HS256"),
+    "tampered payload": lambda: (
+        lambda t: (
+            t.split(".")[0]
+            + "."
+            + b64(json.dumps(claims(sub="admin")).encode())
+            + "."
+            + t.split(".")[2]
+        )
+    )(jwt.encode(claims(), SECRET, "HS256")),
+    "alg none": lambda: unsigned(claims()),
+    "alg None": lambda: unsigned(claims(), alg="None"),
+    "HS512": lambda: jwt.encode(claims(), SECRET, "HS512"),
+    "RS256 without JWKS": lambda: jwt.encode(claims(), RSA_KEY, "RS256"),
+    "garbage": lambda: "not.a.token",
+    "empty": lambda: "",
+    "huge": lambda: "a" * 9000,
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_connect_authorizer_refuses_with_unauthorized(aws: None, attack: str) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        ws_authorize(ATTACKS[attack]())
+
+
+def test_connect_authorizer_without_token(aws: None) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        ws_authorize(None)
+
+
+def test_connect_authorizer_allows_and_passes_identity(aws: None) -> None:
+    policy = ws_authorize(mint_token("alice", name="Alice", secret=SECRET))
+    event = load_event("ws_authorizer")
+    assert policy["principalId"] == "alice"
+    assert policy["context"] == {"userId": "alice", "userName": "Alice"}
+    assert policy["policyDocument"]["Statement"] == [
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
+    ]
+
+
+def test_connect_authorizer_denies_a_genuine_but_unusable_identity(aws: None) -> None:
+    policy = ws_authorize(jwt.encode(claims(sub="x" * 200), SECRET, "HS256"))
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Deny"  # API Gateway: 403
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_publish_authorizer_refuses_with_unauthorized(aws: None, attack: str) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        http_authorize(f"Bearer {ATTACKS[attack]()}")
+
+
+@pytest.mark.parametrize("header", [None, "", "Basic dXNlcjpwYXNz", "Bearer", "Token abc"])
+def test_publish_authorizer_needs_a_bearer_token(aws: None, header: str | None) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        http_authorize(header)
+
+
+def test_publish_authorizer_needs_the_publish_scope(aws: None) -> None:
+    assert http_authorize(f"Bearer {mint_token('bot', secret=SECRET)}") == {"isAuthorized": False}
+    token = mint_token("bot", secret=SECRET, scopes=["read", "write"])
+    assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
+    token = mint_token("bot", name="Bot", secret=SECRET, scopes=["read", "publish"])
+    assert http_authorize(f"bearer {token}") == {
+        "isAuthorized": True,
+        "context": {"userId": "bot", "userName": "Bot"},
+    }
+
+
+# -- RS256 through a JWKS endpoint (Cognito / any OIDC provider) ---------------------
+
+
+@pytest.fixture(scope="module")
+def jwks_url() -> Iterator[str]:
+    numbers = RSA_KEY.public_key().public_numbers()
+    jwk = {
+        "kty": "RSA",
+        "kid": "k1",
+        "use": "sig",
+        "alg": "RS256",
+        "n": b64(numbers.n.to_bytes(256, "big")),
+        "e": b64(numbers.e.to_bytes(3, "big")),
+    }
+    body = json.dumps({"keys": [jwk]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    server.shutdown()
+
+
+@pytest.fixture
+def oidc(jwks_url: str) -> TokenVerifier:
+    settings = Settings(jwks_url=jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+    return TokenVerifier(settings, secret=lambda: SECRET)
+
+
+def rs256(**extra: Any) -> str:
+    body = claims(**{"iss": ISSUER, "aud": AUDIENCE, **extra})
+    return jwt.encode(body, RSA_KEY, "RS256", headers={"kid": "k1"})
+
+
+def test_rs256_from_the_provider_is_accepted(oidc: TokenVerifier) -> None:
+    identity = oidc.verify(rs256(name="Mallory", scope="chat publish"))
+    assert identity.user.id == "mallory" and identity.user.name == "Mallory"
+    assert identity.scopes == {"chat", "publish"}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: rs256(iss="https://evil.example.test"), id="wrong issuer"),
+        pytest.param(lambda: rs256(aud="someone-else"), id="wrong audience"),
+        pytest.param(lambda: rs256(exp=int(time.time()) - 5), id="expired"),
+        pytest.param(
+            lambda: jwt.encode(
+                claims(iss=ISSUER, aud=AUDIENCE),
+                rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                "RS256",
+                headers={"kid": "k1"},
+            ),
+            id="signed by another key",
+        ),
+        pytest.param(
+            lambda: jwt.encode(claims(iss=ISSUER, aud=AUDIENCE), RSA_KEY, "RS256", {"kid": "k9"}),
+            id="unknown kid",
+        ),
+    ],
+)
+def test_rs256_attacks(oidc: TokenVerifier, token: Any) -> None:
+    with pytest.raises(AuthError) as info:
+        oidc.verify(token())
+    assert not isinstance(info.value, Forbidden)
+
+
+def test_hs_rs_confusion_is_refused(oidc: TokenVerifier) -> None:
+    """HS256 signed with the provider's *public* key must not pass as the provider's token."""
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    payload = b64(json.dumps(claims(iss=ISSUER, aud=AUDIENCE)).encode())
+    import hashlib
+    import hmac
+
+    signature = hmac.new(RSA_PUBLIC_PEM, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    with pytest.raises(AuthError):
+        oidc.verify(f"{header}.{payload}.{b64(signature)}")
+
+
+def test_hs256_still_works_beside_oidc(oidc: TokenVerifier) -> None:
+    assert oidc.verify(mint_token("svc", secret=SECRET)).user.id == "svc"

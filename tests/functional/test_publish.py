@@ -1,0 +1,114 @@
+"""POST /rooms/{room}/messages: the publish handler, and where the HS256 secret comes from."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import load_event
+from tests.functional.conftest import SECRET, Context, Gateway
+
+
+def publish(room: str, body: str, *, b64: bool = False) -> tuple[int, dict[str, Any]]:
+    from handlers import publish as publish_handler
+
+    event = load_event("http_publish")
+    event["pathParameters"] = {"room": room}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/rooms/{room}/messages"
+    event["body"] = base64.b64encode(body.encode()).decode() if b64 else body
+    event["isBase64Encoded"] = b64
+    response = publish_handler.handler(event, Context())
+    assert response["headers"]["content-type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.fixture
+def publishing(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    # The publish route is on the HTTP API: it is told where the WebSocket API is.
+    from handlers import adapter
+
+    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
+    monkeypatch.setenv("CHAT_MANAGEMENT_ENDPOINT", endpoint)
+    adapter.settings.cache_clear()
+    return gw
+
+
+def test_publish_delivers_to_every_member_of_a_feed(publishing: Gateway) -> None:
+    gw = publishing
+    a, b = gw.connect("alice"), gw.connect("bob")
+    for c in (a, b):
+        gw.send(c, action="join", room="feed:cpu")
+    gw.take(a)
+    status, answer = publish("feed:cpu", '{"data": {"cpu": 0.41}}')
+    assert status == 202 and answer["delivered"] == 2
+    for c in (a, b):
+        (frame,) = gw.take(c)
+        assert frame["type"] == "message" and frame["id"] == answer["id"]
+        assert frame["from"] == {"id": "metrics-bot", "name": "Metrics"}
+        assert frame["data"] == {"cpu": 0.41} and frame["room"] == "feed:cpu"
+    history = gw.send(a, action="history", room="feed:cpu")["messages"]
+    assert [m["id"] for m in history] == [answer["id"]]
+
+
+def test_publish_to_an_empty_room_delivers_nothing(publishing: Gateway) -> None:
+    status, answer = publish("quiet", '{"text": "anyone?"}')
+    assert (status, answer["delivered"]) == (202, 0)
+
+
+def test_publish_with_a_base64_body(publishing: Gateway) -> None:
+    status, _ = publish("feed:x", '{"text": "b64"}', b64=True)
+    assert status == 202
+
+
+@pytest.mark.parametrize(
+    ("room", "body", "status", "code"),
+    [
+        ("feed:cpu", "{oops", 400, "bad_request"),
+        ("feed:cpu", "[]", 400, "bad_request"),
+        ("feed:cpu", "{}", 400, "bad_request"),
+        ("feed:cpu", '{"text": ""}', 400, "bad_request"),
+        ("bad room", '{"text": "x"}', 400, "invalid_room"),
+        ("feed:cpu", json.dumps({"text": "x" * 4001}), 413, "too_large"),
+        ("feed:cpu", json.dumps({"data": "x" * 32767}), 413, "too_large"),
+        ("feed:cpu", json.dumps({"text": "x" * 4000}), 202, None),
+        ("feed:cpu", json.dumps({"data": "x" * 32766}), 202, None),
+    ],
+)
+def test_publish_limits(
+    publishing: Gateway, room: str, body: str, status: int, code: str | None
+) -> None:
+    got_status, answer = publish(room, body)
+    assert got_status == status
+    if code is not None:
+        assert answer["code"] == code and answer["message"]
+
+
+def test_secret_from_ssm_securestring(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.chat.auth import TokenVerifier, secret_source
+    from handlers.chat.settings import Settings
+
+    boto3.client("ssm").put_parameter(
+        Name="/wschat/test/jwt-secret", Value=SECRET, Type="SecureString"
+    )
+    settings = Settings(jwt_secret_param="/wschat/test/jwt-secret")
+    from client.tokens import mint_token
+
+    verifier = TokenVerifier(settings, secret_source(settings))
+    assert verifier.verify(mint_token("carol", secret=SECRET)).user.id == "carol"
+
+
+def test_metrics_are_emitted_as_emf(gw: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = gw.connect("alice"), gw.connect("bob")
+    gw.send(a, action="join", room="lobby")
+    gw.send(b, action="join", room="lobby")
+    capsys.readouterr()
+    gw.send(a, action="send", room="lobby", text="hi")
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {
+        m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"Messages", "Deliveries", "FanOutTime"} <= names
