@@ -145,7 +145,7 @@ class GatewayCore:
         self._conns: dict[str, Connection] = {}
         # Open connections, least recently active first: the idle sweep reads from the front.
         self._idle: OrderedDict[str, Connection] = OrderedDict()
-        self._bucket = float(self.faults.connect_rate_limit or 0.0)
+        self._bucket = max(float(self.faults.connect_rate_limit or 0.0), 1.0)
         self._bucket_at = clock()
 
     # Queries
@@ -198,8 +198,8 @@ class GatewayCore:
         rate = self.faults.connect_rate_limit
         if rate is None:
             return True
-        # A token bucket holding one second's worth of connections.
-        self._bucket = min(rate, self._bucket + (now - self._bucket_at) * rate)
+        # A token bucket holding one second's worth of connections (at least one).
+        self._bucket = min(max(rate, 1.0), self._bucket + (now - self._bucket_at) * rate)
         self._bucket_at = now
         if self._bucket < 1.0:
             return False

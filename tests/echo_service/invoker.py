@@ -37,7 +37,14 @@ class Record:
     invocation: Invocation
 
     @property
+    def is_authorizer(self) -> bool:
+        return self.event.get("type") == "REQUEST"
+
+    @property
     def route_key(self) -> str | None:
+        """The route an integration ran for (None for authorizers)."""
+        if self.is_authorizer:
+            return None
         ctx = self.event.get("requestContext", {})
         key = ctx.get("routeKey")
         return str(key) if key is not None else None

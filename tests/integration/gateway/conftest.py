@@ -29,7 +29,9 @@ class Harness:
 
     async def connect(self, query: str = "token=allow", **kwargs: Any) -> ClientConnection:
         """A WebSocket client; `query` is the query string (the authorizer wants a token)."""
-        url = self.server.ws_url + (f"?{query}" if query else "")
+        return await self.connect_url(self.server.ws_url + (f"?{query}" if query else ""), **kwargs)
+
+    async def connect_url(self, url: str, **kwargs: Any) -> ClientConnection:
         kwargs.setdefault("open_timeout", scaled(5))
         kwargs.setdefault("ping_interval", None)  # keep control frames out of the tests
         kwargs.setdefault("close_timeout", scaled(2))
