@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import boto3
 from botocore.stub import Stubber
 
 from handlers.chat.fanout import FanOut
 
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
 
-def client():  # type: ignore[no-untyped-def]
+
+def client() -> ApiGatewayManagementApiClient:
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url="https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev",
