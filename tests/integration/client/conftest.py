@@ -1,0 +1,37 @@
+"""A chat stack for the bundled client's end-to-end tests, and helpers to run the client."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from infra.dynamo import MotoServer
+from infra.stack import LocalStack, local_stack
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+async def stack(moto_server: MotoServer) -> AsyncIterator[LocalStack]:
+    async with local_stack(
+        REPO / "serverless.yml", "dev", moto=moto_server, warm=True, log=None
+    ) as s:
+        yield s
+
+
+def client_env(stack: LocalStack) -> dict[str, str]:
+    """The environment a user's shell would have: the stack's secret, UTC clock."""
+    return {
+        **os.environ,
+        "CHAT_JWT_SECRET": stack.secret,
+        "TZ": "UTC",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+PYTHON = sys.executable

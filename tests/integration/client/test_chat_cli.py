@@ -1,0 +1,155 @@
+"""The terminal chat client, driven through a pseudo-terminal against a real local stack."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from infra.stack import LocalStack
+from tests.integration.client.conftest import PYTHON, REPO, client_env
+from tests.integration.client.peer import Peer
+from tests.integration.client.proxy import CuttableProxy
+from tests.integration.client.terminal import Terminal
+
+_rooms = itertools.count()
+CLOCK = r"\[\d\d:\d\d:\d\d\]"
+
+
+@pytest.fixture
+def room() -> str:
+    return f"cli{next(_rooms)}"
+
+
+@pytest.fixture
+async def terminals() -> AsyncIterator[Callable[..., Terminal]]:
+    opened: list[Terminal] = []
+
+    def start(*argv: str, env: dict[str, str]) -> Terminal:
+        t = Terminal([PYTHON, "-m", "client.chat", *argv], env=env, cwd=str(REPO))
+        opened.append(t)
+        return t
+
+    yield start
+    for t in opened:
+        t.close()
+
+
+async def test_two_people_chat_with_presence_members_and_direct_messages(
+    stack: LocalStack, room: str, terminals: Callable[..., Terminal]
+) -> None:
+    alice = terminals(
+        "--url", stack.ws_url, "--name", "Alice", "--room", room, env=client_env(stack)
+    )
+    await alice.expect(rf"\* you joined #{room}; 1 here: Alice \(alice\)")
+
+    bob = await Peer.open(stack, "bob", "Bob")
+    await bob.join(room)
+    await alice.expect(rf"{CLOCK} \* Bob \(bob\) joined #{room}")
+
+    await bob.say(room, "hello alice")
+    await alice.expect(rf"{CLOCK} #{room} <Bob \(bob\)> hello alice")
+
+    alice.type("hi bob, <b>not bold</b>")
+    got = await bob.until(lambda f: f.get("type") == "message" and f["from"]["id"] == "alice")
+    assert got["text"] == "hi bob, <b>not bold</b>"
+    await alice.expect(rf"#{room} <Alice \(alice\)> hi bob, <b>not bold</b>")
+
+    alice.type("/members")
+    await alice.expect(
+        rf"\* #{room}: 2 here: (Alice \(alice\), Bob \(bob\)|Bob \(bob\), Alice \(alice\))"
+    )
+
+    alice.type("/dm bob psst")
+    dm = await bob.until(lambda f: f.get("type") == "direct")
+    assert (dm["from"]["id"], dm["to"], dm["text"]) == ("alice", "bob", "psst")
+    await alice.expect(r"\(dm\) you -> bob: psst")
+
+    await bob.send({"action": "direct", "to": "alice", "text": "yes?"})
+    await alice.expect(r"\(dm\) Bob \(bob\) -> you: yes\?")
+
+    await bob.close()
+    await alice.expect(rf"\* Bob \(bob\) left #{room}")
+
+    alice.type("/whoami")
+    await alice.expect(rf"\* you are Alice \(alice\), connection [A-Za-z0-9_=-]+, in #{room}")
+    alice.type("/quit")
+    assert await alice.exit_status() == 0
+
+
+async def test_history_pages_back_through_older_messages(
+    stack: LocalStack, room: str, terminals: Callable[..., Terminal]
+) -> None:
+    bob = await Peer.open(stack, "bob", "Bob")
+    await bob.join(room)
+    for n in range(25):
+        await bob.say(room, f"old{n:02d}")
+
+    alice = terminals(
+        "--url", stack.ws_url, "--name", "Alice", "--room", room, env=client_env(stack)
+    )
+    await alice.expect(rf"\* you joined #{room}")
+    # Joining shows the 20 most recent; /history fetches the 5 before them, oldest first.
+    await alice.expect(r"old24$")
+    assert "old04" not in alice.output and "old05" in alice.output
+    alice.type("/history 10")
+    page = await alice.expect(
+        rf"--- older messages in #{room} ---\n((?:.*\n)*?)--- start of #{room} ---"
+    )
+    assert re.findall(r"old\d\d", page.group(1)) == [f"old{n:02d}" for n in range(5)]
+    await bob.close()
+
+
+async def test_reconnects_and_catches_up_on_what_it_missed(
+    stack: LocalStack, room: str, terminals: Callable[..., Terminal]
+) -> None:
+    proxy = CuttableProxy(stack.host, stack.port)
+    port = await proxy.start()
+    url = f"ws://127.0.0.1:{port}/{stack.stage}"
+    alice = terminals(
+        "--url",
+        url,
+        "--name",
+        "Alice",
+        "--room",
+        room,
+        "--max-backoff",
+        "0.5",
+        env=client_env(stack),
+    )
+    await alice.expect(rf"\* you joined #{room}")
+    bob = await Peer.open(stack, "bob", "Bob")
+    await bob.join(room)
+    await bob.say(room, "before the outage")
+    await alice.expect("before the outage")
+
+    proxy.cut(refuse=True)
+    await alice.expect(r"! disconnected \(close code 1006\); reconnecting in")
+    # More than the 20 messages `joined` carries, so the client has to page back.
+    missed = [f"missed{n:02d}" for n in range(30)]
+    for text in missed:
+        await bob.say(room, text)
+    await alice.expect(r"! cannot connect")
+    proxy.refusing = False
+
+    await alice.expect(r"\* reconnected")
+    caught = await alice.expect(rf"\* 30 new in #{room} while you were away:\n((?:.*\n){{30}})")
+    assert re.findall(r"missed\d\d", caught.group(1)) == missed
+    # Live traffic flows again, and nothing from before the outage is repeated.
+    await bob.say(room, "welcome back")
+    await alice.expect("welcome back")
+    assert alice.output.count("before the outage") == 1
+    assert alice.output.count("missed29") == 1
+    await bob.close()
+    await proxy.close()
+
+
+async def test_a_refused_token_ends_the_session_with_a_message(
+    stack: LocalStack, terminals: Callable[..., Terminal]
+) -> None:
+    env = {**client_env(stack), "CHAT_JWT_SECRET": "not-the-stack-secret-0123456789abcdef"}
+    alice = terminals("--url", stack.ws_url, "--name", "Alice", env=env)
+    await alice.expect(r"! the service refused the token \(HTTP 401\); giving up")
+    assert await alice.exit_status() == 1
