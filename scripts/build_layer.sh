@@ -33,7 +33,18 @@ EOF
 # Constraints: the exact versions in .venv (transitive ones included).
 .venv/bin/pip freeze --exclude-editable --disable-pip-version-check >build/layer-constraints.txt
 
-inputs_hash=$(cat build/layer-requirements.txt build/layer-constraints.txt "$0" | sha256sum | cut -d' ' -f1)
+# The layer depends on the requirements, this script, and the pinned versions of the
+# distributions it holds (build/layer-dists.txt, from the last build): installing an
+# unrelated tool into .venv does not force a rebuild, upgrading pydantic does.
+normalize() { tr 'A-Z' 'a-z' | sed -E 's/[-_.]+/-/g'; }
+pinned_layer_dists() {
+  [[ -f build/layer-dists.txt ]] || return 0
+  while IFS= read -r line; do
+    name=$(printf '%s' "${line%%==*}" | normalize)
+    if grep -qxF "$name" build/layer-dists.txt; then printf '%s\n' "$line"; fi
+  done <build/layer-constraints.txt
+}
+inputs_hash=$({ cat build/layer-requirements.txt "$0"; pinned_layer_dists; } | sha256sum | cut -d' ' -f1)
 if [[ -f $OUT && -f $STAMP && "$(cat "$STAMP")" == "$inputs_hash" ]]; then
   echo "layer: up to date, not rebuilt ($OUT, $(du -h "$OUT" | cut -f1))"
   exit 0
@@ -49,6 +60,8 @@ if ! .venv/bin/pip install --quiet --disable-pip-version-check --no-compile \
   echo "layer: pip install FAILED (log above, also in build/layer-pip.log)" >&2
   exit 1
 fi
+find "$WORK/python" -maxdepth 1 -name '*.dist-info' -printf '%f\n' \
+  | sed -E 's/-[^-]+\.dist-info$//' | normalize | sort >build/layer-dists.txt
 for pkg in "${RUNTIME_PROVIDED[@]}"; do
   rm -rf "$WORK/python/$pkg" "$WORK/python/$pkg.py" "$WORK/python/$pkg"-*.dist-info \
     "$WORK/python/python_$pkg"-*.dist-info
@@ -77,5 +90,7 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         with open(path, "rb") as f:
             zf.writestr(info, f.read())
 EOF
+# Recompute now that build/layer-dists.txt names what the layer holds.
+inputs_hash=$({ cat build/layer-requirements.txt "$0"; pinned_layer_dists; } | sha256sum | cut -d' ' -f1)
 echo "$inputs_hash" >"$STAMP"
 echo "layer: built $OUT ($(du -h "$OUT" | cut -f1) zipped, $(du -sh "$WORK" | cut -f1) unzipped)"

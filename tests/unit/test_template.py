@@ -33,9 +33,13 @@ Template = dict[str, Any]
 
 
 def _stale() -> bool:
+    """Missing, older than serverless.yml, or packaged for another stage."""
     if not TEMPLATE.exists():
         return True
-    return TEMPLATE.stat().st_mtime < (REPO / "serverless.yml").stat().st_mtime
+    if TEMPLATE.stat().st_mtime < (REPO / "serverless.yml").stat().st_mtime:
+        return True
+    api = json.loads(TEMPLATE.read_text())["Resources"].get("WebsocketsApi", {})
+    return bool(api.get("Properties", {}).get("Name") != f"wschat-{STAGE}")
 
 
 @pytest.fixture(scope="module")
