@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import jwt
 
 # Printed by `make run`; never use it for a deployed stage.
-DEV_JWT_SECRET = "wschat-dev-secret-do-not-deploy"
+DEV_JWT_SECRET = "wschat-local-dev-secret-do-not-deploy"
 SECRET_ENV = "CHAT_JWT_SECRET"
 
 
