@@ -207,13 +207,12 @@ def authorizer_event(
     """The HTTP API Lambda authorizer event (payload format 2.0, REQUEST type)."""
     now = time.time() if now_s is None else now_s
     event = _common(request, match)
-    method, _, path = match.route_key.partition(" ")
     event.update(
         {
             "type": "REQUEST",
             "routeArn": (
                 f"arn:aws:execute-api:{api.region}:{api.account_id}:{api.api_id}"
-                f"/{HTTP_STAGE}/{method}{path}"
+                f"/{HTTP_STAGE}/{request.method}{request.path}"
             ),
             "identitySource": identity,
             "requestContext": _context(api, request, match, request_id, now),

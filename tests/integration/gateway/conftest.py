@@ -41,6 +41,9 @@ class Harness:
 
     def mgmt(self) -> Any:
         """boto3's apigatewaymanagementapi client, pointed at this gateway's stage."""
+        return self.mgmt_with()
+
+    def mgmt_with(self, **kwargs: Any) -> Any:
         return boto3.client(
             "apigatewaymanagementapi",
             endpoint_url=f"{self.server.base_url}/{self.server.spec.stage}",
@@ -48,6 +51,7 @@ class Harness:
             aws_access_key_id="test",
             aws_secret_access_key="test",
             config=Config(retries={"mode": "standard", "max_attempts": 1}),
+            **kwargs,
         )
 
     async def connection_id(self, ws: ClientConnection) -> str:
