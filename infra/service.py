@@ -38,7 +38,8 @@ class WebSocketAuthorizer:
 class WebSocketRoute:
     route_key: str  # "$connect", "$disconnect", "$default", "send", ...
     function: str
-    route_response: bool  # routeResponseSelectionExpression given: the returned body reaches the client
+    # routeResponseSelectionExpression given: the returned body reaches the client
+    route_response: bool
     authorizer: WebSocketAuthorizer | None = None  # only ever on $connect
 
 
