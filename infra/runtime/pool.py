@@ -78,6 +78,8 @@ class _Sandbox:
 
     async def stop(self, grace_s: float) -> None:
         """Close stdin (the worker exits on EOF); kill it if it takes longer than `grace_s`."""
+        if grace_s <= 0:
+            self.kill()
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
         try:
@@ -243,8 +245,9 @@ class LambdaRuntime:
 
         await asyncio.gather(*(one(n) for n in names))
 
-    async def close(self, grace_s: float = 2.0) -> None:
-        """Stop every sandbox (stdin EOF, then SIGKILL after `grace_s`)."""
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop every sandbox: SIGKILL, as Lambda ends a sandbox (or stdin EOF and
+        `grace_s` seconds to exit on its own, then SIGKILL)."""
         self.closing = True
         sandboxes = list(self._sandboxes)
         self._sandboxes.clear()

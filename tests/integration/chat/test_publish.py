@@ -1,0 +1,53 @@
+"""Feeds: read-only rooms written by POST /rooms/{room}/messages with a `publish` token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.integration.chat.conftest import Chat, unique
+
+
+async def test_publish_delivers_to_members_with_the_publisher_as_sender(
+    chat: Chat, names: Callable[[str], str]
+) -> None:
+    feed = unique("feed:prices")
+    alice = await chat.connect(names("alice"))
+    bob = await chat.connect(names("bob"))
+    await alice.call("join", room=feed)
+    await bob.call("join", room=feed)
+    token = chat.stack.token("ticker", "Ticker", scopes=("publish",))
+    status, body = await chat.publish(feed, {"text": "up 3%", "data": {"pct": 3}}, token)
+    assert status == 202 and body["delivered"] == 2
+    for client in (alice, bob):
+        message = await client.expect("message", room=feed)
+        assert message["id"] == body["id"]
+        assert message["from"] == {"id": "ticker", "name": "Ticker"}
+        assert (message["text"], message["data"]) == ("up 3%", {"pct": 3})
+
+
+async def test_feed_rooms_are_read_only_over_websocket(
+    chat: Chat, names: Callable[[str], str]
+) -> None:
+    feed = unique("feed:news")
+    alice = await chat.connect(names("alice"))
+    await alice.call("join", room=feed)
+    refused = await alice.refused("send", room=feed, text="me too")
+    assert refused["code"] == "read_only"
+    token = chat.stack.token("newsroom", scopes=("publish",))
+    status, _ = await chat.publish(feed, {"text": "headline"}, token)
+    assert status == 202
+    history = await alice.call("history", room=feed)
+    assert [m["text"] for m in history["messages"]] == ["headline"]
+
+
+async def test_publish_refuses_bad_tokens_and_bodies(chat: Chat) -> None:
+    feed = unique("feed:x")
+    assert (await chat.publish(feed, {"text": "x"}))[0] == 401
+    assert (await chat.publish(feed, {"text": "x"}, "not-a-token"))[0] == 401
+    unscoped = chat.stack.token("someone")
+    assert (await chat.publish(feed, {"text": "x"}, unscoped))[0] == 403
+    token = chat.stack.token("pub", scopes=("publish",))
+    assert (await chat.publish(feed, {"text": ""}, token))[0] == 400
+    assert (await chat.publish(feed, b"{not json", token))[0] == 400
+    status, body = await chat.publish(feed, {"text": "nobody listens"}, token)
+    assert status == 202 and body["delivered"] == 0
