@@ -37,7 +37,8 @@ async def test_item_18_idle_and_hard_timeouts_close_with_1001(start_gateway: Sta
 
     await chatting
     assert await closed(busy) == (1001, "Going away")
-    assert loop.time() - busy_opened >= 1.0  # ...until the hard limit
+    # ...until the hard limit (counted from the handshake, a little before `busy_opened`).
+    assert loop.time() - busy_opened > 0.8
     disconnect = await gw.disconnect_of(busy_id)
     assert disconnect.event["requestContext"]["disconnectStatusCode"] == 1001
 
