@@ -12,8 +12,10 @@ from __future__ import annotations
 import decimal
 import importlib
 import json
+import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import IO, Any
@@ -72,8 +74,30 @@ class _Fault(Exception):
         self.error_type = error_type
 
 
+class _RequestId(logging.Filter):
+    current = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _RequestId.current
+        return True
+
+
+def _install_root_log_handler() -> None:
+    """The root handler the AWS Python runtime installs (level left at WARNING, as there)."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestId())
+    logging.getLogger().addHandler(handler)
+
+
 def _invoke(handler: Handler, request: dict[str, Any], function_arn: str) -> bytes:
     request_id = str(request["requestId"])
+    _RequestId.current = request_id
     os.environ["_X_AMZN_TRACE_ID"] = str(request.get("traceId", ""))
     context = LambdaContext(request_id, int(request["deadlineMs"]), function_arn)
     try:
@@ -103,6 +127,7 @@ def main(argv: list[str]) -> int:
     os.dup2(2, 1)
     # The harness puts itself on the path to start us; the handler should not see it.
     os.environ.pop("PYTHONPATH", None)
+    _install_root_log_handler()
 
     try:
         handler = load_handler(os.environ["_HANDLER"])

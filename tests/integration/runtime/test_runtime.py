@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -33,10 +33,17 @@ class Logs:
             self._changed.notify_all()
 
     async def wait_for(self, function: str, text: str) -> None:
+        await self.wait_for_line(function, lambda line: line == text)
+
+    async def wait_for_line(self, function: str, matches: Callable[[str], bool]) -> str:
+        def found() -> str | None:
+            return next((t for f, t in self.lines if f == function and matches(t)), None)
+
         async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: (function, text) in self.lines), scaled(5)
-            )
+            await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), scaled(5))
+        line = found()
+        assert line is not None
+        return line
 
 
 @pytest.fixture
@@ -191,6 +198,11 @@ async def test_handler_output_goes_to_the_log_not_the_result(
     assert outcome.ok and outcome.result["event"] == {"say": "hello log"}
     await logs.wait_for("echo", "echo says hello log")
     await logs.wait_for("echo", "to stderr")
+    # The stdlib root logger writes Lambda's format: level, time, request id, message.
+    request_id = outcome.result["context"]["aws_request_id"]
+    line = await logs.wait_for_line("echo", lambda text: "via logging" in text)
+    level, _, rid, message = line.split("\t")
+    assert (level, rid, message) == ("[WARNING]", request_id, "via logging")
 
 
 async def test_reserved_concurrency_caps_parallel_sandboxes(runtime: LambdaRuntime) -> None:

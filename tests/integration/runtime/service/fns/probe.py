@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _COLD["invocations"] += 1
     print(f"echo says {event.get('say', '')}")
     print("to stderr", file=sys.stderr)
+    logging.getLogger("probe").warning("via logging")
     return {
         "event": event,
         "pid": os.getpid(),
