@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand (never in `make test`); results go to docs/benchmarks.md."""
