@@ -88,7 +88,7 @@ class Store:
             self._conns, [{"PutRequest": {"Item": meta}}, {"PutRequest": {"Item": by_user}}]
         )
 
-    def touch(self, conn_id: str, user: User, now_ms: int) -> Connection:
+    def touch(self, conn_id: str, user: User, now_ms: int, *, _retry: bool = True) -> Connection:
         """Count one frame against the connection's rate limit and read its record.
 
         The counter lives on the connection item, so the read every action needs (which
@@ -122,7 +122,18 @@ class Store:
                 f"rate limit: {limit} frames per {self._settings.rate_window_s} s", retry
             )
         # A new window (or no record at all): start counting again.
-        resp = self._db.update_item(
+        try:
+            resp = self._new_window(conn_id, user, now_ms, window)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException" or not _retry:
+                raise
+            # Another frame of this connection (they run concurrently) opened the window
+            # first: count this one against it.
+            return self.touch(conn_id, user, now_ms, _retry=False)
+        return self._connection(conn_id, resp["Attributes"])
+
+    def _new_window(self, conn_id: str, user: User, now_ms: int, window: int) -> Any:
+        return self._db.update_item(
             TableName=self._conns,
             Key=_conn_key(conn_id),
             UpdateExpression=(
@@ -142,7 +153,6 @@ class Store:
             },
             ReturnValues="ALL_NEW",
         )
-        return self._connection(conn_id, resp["Attributes"])
 
     @staticmethod
     def _connection(conn_id: str, item: Item) -> Connection:
