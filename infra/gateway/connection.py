@@ -17,7 +17,7 @@ import h11
 from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import CLOSING, OPEN
+from websockets.protocol import CLOSING, CONNECTING, OPEN
 from websockets.server import ServerProtocol
 
 from infra.gateway.actions import HttpResponse
@@ -98,6 +98,7 @@ class ClientConnection(asyncio.Protocol):
         if self.ws is not None:
             self.ws.receive_eof()
             self._flush()
+            self._report_closed()
         elif self.h11 is not None:
             self.h11.receive_data(b"")
             self._http_next()
@@ -107,9 +108,14 @@ class ClientConnection(asyncio.Protocol):
         self.gateway.http_connections.discard(self)
         if self.close_timer is not None:
             self.close_timer.cancel()
-        if self.connection_id is not None:
+        self._report_closed()
+
+    def _report_closed(self) -> None:
+        """Tell the gateway once that this WebSocket is done (fires $disconnect)."""
+        connection_id, self.connection_id = self.connection_id, None
+        if connection_id is not None:
             code, reason = self._close_status()
-            self.gateway.websocket_closed(self.connection_id, code, reason)
+            self.gateway.websocket_closed(connection_id, code, reason)
 
     # HTTP
 
@@ -231,6 +237,10 @@ class ClientConnection(asyncio.Protocol):
             elif opcode is Opcode.BINARY:
                 self.gateway.execute(self.gateway.core.binary_frame(self.connection_id))
         self._flush()
+        if ws.state is not OPEN and ws.state is not CONNECTING:
+            # The client's close frame (or a limit the parser enforced) ended it: from now
+            # on a POST for this id is 410, without waiting for TCP to wind down.
+            self._report_closed()
 
     def _handshake(self, request: Request) -> None:
         ws = self.ws

@@ -108,6 +108,9 @@ async def test_item_28_gone_bad_request_too_large_throttled(
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
     await ws.close()
+    # Gone as soon as the closing handshake is done, $disconnect or not.
+    with pytest.raises(client.exceptions.GoneException):
+        await asyncio.to_thread(post, connection_id, b"closing")
     await gw.disconnect_of(connection_id)
     with pytest.raises(client.exceptions.GoneException):
         await asyncio.to_thread(post, connection_id, b"closed")
