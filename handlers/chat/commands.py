@@ -8,6 +8,7 @@ too_large, read_only).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ MAX_USER_ID_CHARS = 128
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
 JOIN_HISTORY = 20
+# Nesting beyond this is refused: deep enough for any real payload, far from the depth
+# where Python's JSON parser hits the recursion limit inside a handler.
+MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -159,16 +163,54 @@ def _user_id(obj: dict[str, Any]) -> str:
     return value
 
 
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e999: Python reads inf, which no JSON can carry out
+        raise ValueError(f"{literal} is out of range")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity
+
+
+def _too_deep(obj: Any) -> bool:
+    pending: list[tuple[Any, int]] = [(obj, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 def decode_frame(body: str | None) -> dict[str, Any]:
-    """The frame's JSON object, or BadRequest."""
+    """The frame's JSON object, or BadRequest.
+
+    Strict JSON only: whatever is accepted here is echoed to other clients, and NaN,
+    Infinity or a lone surrogate (a `\\ud800` escape) would reach them as JSON their
+    parser refuses, or fail to encode as UTF-8 at all.
+    """
     if body is None:
         raise BadRequest("empty frame: expected a JSON object")
     try:
-        obj = json.loads(body)
+        obj = json.loads(body, parse_float=_finite, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise BadRequest("frame is not valid JSON") from None
     if not isinstance(obj, dict):
         raise BadRequest("frame must be a JSON object")
+    if _too_deep(obj):
+        raise BadRequest(f"frame is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        json.dumps(obj, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BadRequest("frame holds an unpaired surrogate escape (\\ud800-\\udfff)") from None
     return obj
 
 

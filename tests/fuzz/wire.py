@@ -1,0 +1,184 @@
+"""The chat over real loopback sockets, for the fuzz, security and soak tests: a local stack
+running the real serverless.yml, and a WebSocket peer that buffers every frame it gets so
+a test can wait for the one it wants (never sleep and hope)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from infra.dynamo import MotoServer
+from infra.stack import LocalStack, local_stack
+from tests.conftest import scaled
+
+REPO = Path(__file__).resolve().parents[2]
+Frame = dict[str, Any]
+
+# protocol.md's error codes a client may legitimately get; `internal` is a bug.
+ERROR_CODES = frozenset(
+    {
+        "bad_request",
+        "unknown_action",
+        "invalid_room",
+        "too_large",
+        "not_member",
+        "read_only",
+        "rate_limited",
+        "user_offline",
+    }
+)
+# The frame type that answers each action.
+ANSWERS = {
+    "join": "joined",
+    "leave": "left",
+    "send": "message",
+    "history": "history",
+    "members": "members",
+    "direct": "direct",
+    "whoami": "whoami",
+    "ping": "pong",
+}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Logs:
+    """Every line the functions wrote, so a test can check nothing blew up inside."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(self, function: str, line: str) -> None:
+        self.lines.append((function, line))
+
+    def failures(self) -> list[str]:
+        """Log lines of handler exceptions ("action failed" or a traceback)."""
+        return [
+            f"{fn}: {line}"
+            for fn, line in self.lines
+            if '"level":"ERROR"' in line or "Traceback" in line
+        ]
+
+
+@contextlib.asynccontextmanager
+async def start_stack(
+    moto: MotoServer | None = None, **gateway_options: Any
+) -> AsyncIterator[LocalStack]:
+    """The real service behind the local gateway on a free loopback port, logs kept."""
+    logs = Logs()
+    async with local_stack(
+        REPO / "serverless.yml", "dev", moto=moto, log=logs, concurrency=2, **gateway_options
+    ) as stack:
+        stack.logs = logs  # type: ignore[attr-defined]  # tests read it through logs_of()
+        yield stack
+
+
+def logs_of(stack: LocalStack) -> Logs:
+    logs: Logs = stack.logs  # type: ignore[attr-defined]
+    return logs
+
+
+@dataclass
+class Peer:
+    """One WebSocket client of the chat."""
+
+    ws: ClientConnection
+    user: str
+    frames: list[Frame] = field(default_factory=list)
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _reader: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.ws:
+                async with self._arrived:
+                    self.frames.append(json.loads(raw))
+                    self._arrived.notify_all()
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def wait_for(self, match: Callable[[Frame], bool], seconds: float = 10) -> Frame:
+        """The first buffered or future frame for which `match` holds (taken off the buffer)."""
+
+        def find() -> Frame | None:
+            return next((f for f in self.frames if match(f)), None)
+
+        async with self._arrived:
+            try:
+                await asyncio.wait_for(
+                    self._arrived.wait_for(lambda: find() is not None), scaled(seconds)
+                )
+            except TimeoutError:
+                raise AssertionError(f"{self.user}: no matching frame; got {self.frames}") from None
+            frame = find()
+            assert frame is not None
+            self.frames.remove(frame)
+            return frame
+
+    async def expect(self, type_: str, seconds: float = 10, **fields: Any) -> Frame:
+        return await self.wait_for(
+            lambda f: f.get("type") == type_ and all(f.get(k) == v for k, v in fields.items()),
+            seconds,
+        )
+
+    async def call(self, action: str, **fields: Any) -> Frame:
+        """Send `action` and wait for its answer: the right frame type, or an error about it."""
+        await self.send({"action": action, **fields})
+        want = ANSWERS[action]
+        room = fields.get("room")
+
+        def answer(f: Frame) -> bool:
+            if f.get("type") == "error":
+                return f.get("action") == action
+            if f.get("type") != want:
+                return False
+            # A room answer is about this room; a `message` is ours (others' are deliveries).
+            if room is not None and f.get("room") != room:
+                return False
+            return want not in ("message", "direct") or f.get("from", {}).get("id") == self.user
+
+        return await self.wait_for(answer)
+
+    async def closed(self, seconds: float = 10) -> int | None:
+        """Wait until the server closes the socket; the close code it sent."""
+        await asyncio.wait_for(self.ws.wait_closed(), scaled(seconds))
+        rcvd = self.ws.protocol.close_rcvd
+        return rcvd.code if rcvd else None
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame (a phone losing its network)."""
+        self.ws.transport.abort()
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            await self._reader
+
+
+async def open_peer(stack: LocalStack, user: str, name: str | None = None) -> Peer:
+    ws = await connect(
+        f"{stack.ws_url}?token={stack.token(user, name)}",
+        open_timeout=scaled(30),
+        close_timeout=scaled(5),
+        ping_interval=None,
+    )
+    peer = Peer(ws, user)
+    peer.start()
+    return peer
