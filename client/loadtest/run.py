@@ -170,6 +170,11 @@ class LoadRun:
             while sent < due:
                 c = ready[k % len(ready)]
                 k += 1
+                if c.closed_at is not None:  # dropped by the service: skip it
+                    if all(r.closed_at is not None for r in ready):
+                        total = sent  # nobody left to send
+                        break
+                    continue
                 sent += 1
                 c.seq += 1
                 cmid = f"{c.index}.{c.seq}"
@@ -235,6 +240,7 @@ class LoadRun:
         except ConnectionClosed:
             pass
         c.closed_at = now()
+        c.joined.set()  # a join still awaited will not come
         if not self.closing:
             self.close_codes[ws.close_code or 1006] += 1
 

@@ -1,0 +1,45 @@
+"""The load tester fails a run that loses deliveries (here: recipients the gateway drops)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from infra.dynamo import MotoServer
+from infra.stack import LocalStack, local_stack
+from tests.integration.client.conftest import REPO
+from tests.integration.client.run import run_client
+
+
+@pytest.fixture(scope="module")
+async def lossy_stack(moto_server: MotoServer) -> AsyncIterator[LocalStack]:
+    # A share of Management API deliveries answer 410 and drop the recipient's connection.
+    async with local_stack(
+        REPO / "serverless.yml",
+        "dev",
+        moto=moto_server,
+        log=None,
+        warm=True,
+        gone_rate=0.3,
+        seed=7,
+    ) as s:
+        yield s
+
+
+async def test_lost_deliveries_fail_the_run(lossy_stack: LocalStack, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    done = await run_client(
+        lossy_stack,
+        "client.loadtest",
+        *("--url", lossy_stack.ws_url, "--connections", "8", "--rooms", "2"),
+        *("--rate", "8", "--duration", "2", "--drain", "2", "--quiet", "--json", str(out)),
+    )
+    r = json.loads(out.read_text())
+    assert done.status == 1
+    assert r["lost"] > 0
+    assert r["delivered"] + r["lost"] == r["expected_deliveries"]
+    assert sum(r["close_codes"].values()) > 0  # the dropped connections are reported
+    assert "FAIL" in done.out
