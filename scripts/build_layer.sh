@@ -66,7 +66,10 @@ for pkg in "${RUNTIME_PROVIDED[@]}"; do
   rm -rf "$WORK/python/$pkg" "$WORK/python/$pkg.py" "$WORK/python/$pkg"-*.dist-info \
     "$WORK/python/python_$pkg"-*.dist-info
 done
+# Console scripts are of no use in a layer, and their shebang names this machine's
+# Python (which would make the zip differ from one checkout to the next).
 rm -rf "$WORK/python/bin"
+sed -i '/^\.\.\/\.\.\/bin\//d' "$WORK"/python/*.dist-info/RECORD
 find "$WORK" -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # A reproducible zip (sorted entries, fixed timestamps): an unchanged layer keeps its

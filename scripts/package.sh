@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Packages serverless.yml for a stage with osls, offline (no AWS account, no network to
 # AWS), then lints the generated CloudFormation template with cfn-lint.
-#   ./scripts/package.sh [stage]      (default: dev)
+#   ./scripts/package.sh [stage]      (default: dev; FORCE=1 repackages regardless)
 # Output: .serverless/cloudformation-template-update-stack.json and the zips beside it.
+# When nothing that goes into the package changed since the last clean run, it says so
+# and stops there (.serverless/.inputs.sha256 records those inputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${1:-dev}
@@ -13,10 +15,26 @@ mkdir -p build
 exec 9>build/.package.lock
 flock 9
 
-started=$(date +%s.%N)
-elapsed() { printf '%.1fs' "$(echo "$(date +%s.%N) - $started" | bc)"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+since() { local ms=$(($(now_ms) - $1)); printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100)); }
+started=$(now_ms)
 
 ./scripts/build_layer.sh
+
+# Everything the template and the zips are made from.
+STAMP=.serverless/.inputs.sha256
+inputs=$({
+  echo "stage=$STAGE"
+  env | grep -E '^CHAT_JWKS_URL=|^CHAT_JWT_ISSUER=|^CHAT_JWT_AUDIENCE=' | sort || true
+  cat serverless.yml package-lock.json "$0" build/layer.stamp
+  find handlers -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
+} | sha256sum | cut -d' ' -f1)
+if [[ -z ${FORCE:-} && -f $TEMPLATE && -f $STAMP && "$(cat "$STAMP")" == "$inputs" ]] &&
+  compgen -G '.serverless/*.zip' >/dev/null; then
+  touch "$TEMPLATE"  # checked against the current serverless.yml just now
+  echo "package: up to date for stage '$STAGE', not repackaged ($TEMPLATE; FORCE=1 to redo)"
+  exit 0
+fi
 
 # osls caches under $HOME/.serverless; keep that inside the checkout. Dummy credentials:
 # packaging never calls AWS, and this guarantees it cannot reach a real account.
@@ -60,14 +78,18 @@ AWS_ENDPOINT_URL_CLOUDFORMATION=$(cat "$MOTO_URL_FILE")
 export NODE_NO_WARNINGS=1
 
 echo "osls: packaging stage '$STAGE'"
+step=$(now_ms)
 if ! log=$(node_modules/.bin/osls package --stage "$STAGE" 2>&1); then
   echo "$log"
   echo "osls: packaging FAILED" >&2
   exit 1
 fi
-echo "osls: wrote $TEMPLATE and $(find .serverless -maxdepth 1 -name '*.zip' | wc -l) zip(s)"
+echo "osls: wrote $TEMPLATE and $(find .serverless -maxdepth 1 -name '*.zip' | wc -l) zip(s) ($(since "$step"))"
 
 echo "cfn-lint: checking $TEMPLATE"
 # W3005 (redundant DependsOn) is emitted for the framework's own resources.
+step=$(now_ms)
 .venv/bin/cfn-lint --ignore-checks W3005 -- "$TEMPLATE"
-echo "package: OK (stage '$STAGE', $(elapsed))"
+echo "cfn-lint: clean ($(since "$step"))"
+echo "$inputs" >"$STAMP"
+echo "package: OK (stage '$STAGE', $(since "$started"))"
