@@ -33,6 +33,7 @@ _WS_LOG = logging.getLogger("infra.gateway.websocket")
 
 MAX_HTTP_BODY = 10 * 1024 * 1024
 _TEXT = (("Content-Type", "text/plain"),)
+_JSON = (("Content-Type", "application/json"),)
 
 
 def _is_upgrade(request: h11.Request) -> bool:
@@ -156,13 +157,17 @@ class ClientConnection(asyncio.Protocol):
 
     async def _http_handle(self, request: h11.Request, body: bytes) -> None:
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers]
-        response = await self.gateway.http_request(
-            request.method.decode("ascii"),
-            request.target.decode("latin-1"),
-            headers,
-            body,
-            self.source_ip,
-        )
+        try:
+            response = await self.gateway.http_request(
+                request.method.decode("ascii"),
+                request.target.decode("latin-1"),
+                headers,
+                body,
+                self.source_ip,
+            )
+        except Exception:  # a gateway bug must not wedge the connection
+            log.exception("HTTP request failed: %s", request.target)
+            response = HttpResponse(500, _JSON, b'{"message":"Internal Server Error"}')
         if self.transport is None or self.transport.is_closing():
             return
         self._http_send(response)

@@ -137,14 +137,22 @@ class GatewayServer:
             conn.abort()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.close_timeout_s
+        aborted = False
         while self._websockets or self._tasks:
             # Connections still in $connect may open meanwhile: close them as they do.
             self.execute(self.core.close_all())
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 and not aborted:
+                # Clients that never answered the close frame: drop them, then give the
+                # $disconnect invocations this causes one integration timeout to finish.
                 for conn in list(self._websockets.values()):
                     conn.abort()
+                aborted = True
                 deadline = loop.time() + self.options.integration_timeout_s
+            elif remaining <= 0:
+                for task in list(self._tasks):
+                    task.cancel()
+                break
             await self._wait_change(max(remaining, 0.05))
         if self._server is not None:
             await self._server.wait_closed()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.conftest import scaled
 from tests.integration.gateway.conftest import Harness, StartGateway, closed
 
 
@@ -82,3 +83,23 @@ async def test_item_22_disconnect_headers_are_fixed(gw: Harness) -> None:
         "X-Forwarded-For": [""],
         "x-restapi": [""],
     }
+
+
+async def test_item_20_shutdown_does_not_wait_forever_for_a_silent_client(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway(close_timeout_s=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.server.port)
+    writer.write(
+        b"GET /test?token=allow HTTP/1.1\r\n"
+        + f"Host: 127.0.0.1:{gw.server.port}\r\n".encode()
+        + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(5))
+    assert head.startswith(b"HTTP/1.1 101")
+    # This client never answers the close frame; shutdown drops it after close_timeout_s.
+    await asyncio.wait_for(gw.server.close(), scaled(5))
+    (record,) = gw.routes("$disconnect")
+    assert status(record.event) == (1001, "Going away")
+    writer.close()
