@@ -1,7 +1,8 @@
 """The packaged CloudFormation template: what `osls deploy` would create on AWS.
 
 Reads `.serverless/` as written by scripts/package.sh (which `make test` runs first);
-when the template is missing or older than serverless.yml, this module packages first.
+when the template is missing or older than serverless.yml (or handlers/), this module
+packages first.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ Template = dict[str, Any]
 
 
 def _stale() -> bool:
-    """Missing, older than serverless.yml, or packaged for another stage."""
+    """Missing, older than serverless.yml or the handlers it zips, or for another stage."""
     if not TEMPLATE.exists():
         return True
-    if TEMPLATE.stat().st_mtime < (REPO / "serverless.yml").stat().st_mtime:
+    sources = [REPO / "serverless.yml", *(REPO / "handlers").rglob("*.py")]
+    if TEMPLATE.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         return True
     api = json.loads(TEMPLATE.read_text())["Resources"].get("WebsocketsApi", {})
     return bool(api.get("Properties", {}).get("Name") != f"wschat-{STAGE}")
