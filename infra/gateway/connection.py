@@ -170,7 +170,7 @@ class ClientConnection(asyncio.Protocol):
             response = HttpResponse(500, _JSON, b'{"message":"Internal Server Error"}')
         if self.transport is None or self.transport.is_closing():
             return
-        self._http_send(response)
+        self._http_send(response, head=request.method == b"HEAD")
         conn = self.h11
         if conn is None or conn.our_state is h11.MUST_CLOSE:
             self._close_transport()
@@ -183,7 +183,7 @@ class ClientConnection(asyncio.Protocol):
         self.busy = False
         self._http_next()
 
-    def _http_send(self, response: HttpResponse) -> None:
+    def _http_send(self, response: HttpResponse, *, head: bool = False) -> None:
         conn = self.h11
         if conn is None or self.transport is None or self.transport.is_closing():
             return
@@ -192,7 +192,7 @@ class ClientConnection(asyncio.Protocol):
             headers.append(("Content-Length", str(len(response.body))))
         try:
             out = conn.send(h11.Response(status_code=response.status, headers=headers))
-            if response.body:
+            if response.body and not head:  # HEAD: the length of a body never sent
                 out += conn.send(h11.Data(data=response.body))
             out += conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError:

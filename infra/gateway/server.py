@@ -268,7 +268,7 @@ class GatewayServer:
             if found is not None:
                 data = found.read_bytes()
                 headers_out = (("Content-Type", static.content_type(found)),)
-                return HttpResponse(200, headers_out, b"" if method == "HEAD" else data)
+                return HttpResponse(200, headers_out, data)
         return HttpResponse(404, _JSON, b'{"message":"Not Found"}')
 
     async def _http_api(

@@ -104,6 +104,8 @@ async def test_static_files_and_websocket_share_the_port(
     status, headers, body = await call(gw, "GET", "/app.js")
     assert (status, body) == (200, b"console.log(1)")
     assert "javascript" in headers["Content-Type"]
+    status, headers, body = await call(gw, "HEAD", "/app.js")
+    assert (status, headers["Content-Length"], body) == (200, "14", b"")
     assert (await call(gw, "GET", "/../secret.txt"))[0] == 404
     assert (await call(gw, "GET", "/%2e%2e/secret.txt"))[0] == 404
 
