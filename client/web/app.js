@@ -286,7 +286,9 @@ function addRoom(name) {
     card.append(el("h3", "", name), canvas, legend);
     $("charts").append(card);
     room.card = card;
-    room.chart = new LiveChart(canvas, legend);
+    // ?window=SECONDS: how much time the charts show (default two minutes).
+    const windowMs = Number(params.get("window")) * 1000 || undefined;
+    room.chart = new LiveChart(canvas, legend, { windowMs });
   }
   state.rooms.set(name, room);
   return room;

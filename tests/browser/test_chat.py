@@ -1,0 +1,120 @@
+"""Two people chatting in the web page."""
+
+from __future__ import annotations
+
+import itertools
+
+from playwright.async_api import Locator, Page, expect
+
+from infra.stack import LocalStack
+from tests.browser.conftest import OpenPage
+from tests.integration.client.peer import Peer
+
+_rooms = itertools.count()
+
+
+def fresh_room() -> str:
+    return f"web{next(_rooms)}"
+
+
+def log(page: Page) -> Locator:
+    """The message list on screen."""
+    return page.locator("#logs .log:not([hidden])")
+
+
+async def say(page: Page, text: str) -> None:
+    await page.fill("#composer-input", text)
+    await page.click("#send-btn")
+
+
+async def test_two_pages_chat_with_presence_and_members(open_page: OpenPage) -> None:
+    room = fresh_room()
+    alice = await open_page("alice", "Alice", room=room)
+    await expect(alice.locator("#status")).to_have_text("online as Alice")
+    await expect(alice.locator("#room-title")).to_have_text(f"#{room}")
+
+    bob = await open_page("bob", "Bob", room=room)
+    await expect(alice.locator(".system-text").last).to_have_text("Bob joined")
+    await expect(alice.locator("#members .member-name")).to_have_text(["Alice", "Bob"])
+
+    await say(alice, "hello bob")
+    msg = bob.locator("#logs .log:not([hidden]) .msg").last
+    await expect(msg.locator(".msg-from")).to_have_text("Alice")
+    await expect(msg.locator(".msg-text")).to_have_text("hello bob")
+
+    await say(bob, "hi alice")
+    await expect(alice.locator("#logs .log:not([hidden]) .msg-text")).to_have_text(
+        ["hello bob", "hi alice"]
+    )
+    # Your own messages are marked as yours.
+    await expect(alice.locator(".msg.mine .msg-text")).to_have_text(["hello bob"])
+
+    await bob.close()
+    await expect(alice.locator(".system-text").last).to_have_text("Bob left")
+    await expect(alice.locator("#members .member-name")).to_have_text(["Alice"])
+
+
+async def test_markup_from_users_is_shown_as_text(open_page: OpenPage) -> None:
+    room = fresh_room()
+    alice = await open_page("alice", "Alice", room=room)
+    bob = await open_page("bob", "<b>Bob</b>", room=room)
+    await expect(alice.locator("#members .member-name")).to_have_count(2)
+    evil = '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2">'
+    await say(bob, evil)
+    msg = alice.locator("#logs .log:not([hidden]) .msg").last
+    await expect(msg.locator(".msg-text")).to_have_text(evil)
+    await expect(msg.locator(".msg-from")).to_have_text("<b>Bob</b>")
+    assert await alice.locator("#logs script, #logs img, #logs b, #members b").count() == 0
+    assert await alice.evaluate("window.pwned") is None
+
+
+async def test_direct_messages_from_the_member_list(open_page: OpenPage) -> None:
+    room = fresh_room()
+    alice = await open_page("alice", "Alice", room=room)
+    bob = await open_page("bob", "Bob", room=room)
+    await expect(bob.locator("#members .member")).to_have_count(2)
+    await bob.click("#members .member[data-user=alice] .dm")
+    await expect(bob.locator("#room-title")).to_have_text("direct: Alice")
+    await say(bob, "just between us")
+
+    convo = alice.locator("#directs li[data-user=bob]")
+    await expect(convo.locator(".badge")).to_have_text("1")  # unread
+    await convo.locator(".pick").click()
+    await expect(alice.locator("#room-title")).to_have_text("direct: Bob")
+    await expect(log(alice).locator(".msg-text")).to_have_text(["just between us"])
+    await say(alice, "ok")
+    await expect(log(bob).locator(".msg-text")).to_have_text(["just between us", "ok"])
+    # Nothing of it shows in the room.
+    await alice.click(f"#rooms li[data-room={room}] .pick")
+    await expect(log(alice).locator(".msg")).to_have_count(0)
+
+
+async def test_older_messages_load_in_pages(open_page: OpenPage, web_stack: LocalStack) -> None:
+    room = fresh_room()
+    carol = await Peer.open(web_stack, "carol", "Carol")
+    await carol.join(room)
+    for n in range(25):
+        await carol.say(room, f"m{n:02d}")
+    await carol.close()
+
+    alice = await open_page("alice", "Alice", room=room)
+    texts = alice.locator("#logs .log:not([hidden]) .msg-text")
+    await expect(texts).to_have_count(20)  # what `joined` brings
+    await expect(texts.first).to_have_text("m05")
+    await alice.click("#older-btn")
+    await expect(texts).to_have_text([f"m{n:02d}" for n in range(25)])
+    await expect(alice.locator("#older-btn")).to_be_hidden()  # the start of the room
+
+
+async def test_dev_login_takes_a_pasted_token(open_page: OpenPage, web_stack: LocalStack) -> None:
+    page = await open_page(None)
+    await expect(page.locator("#login")).to_be_visible()
+    await page.fill("#token-input", web_stack.token("dave", name="Dave"))
+    await page.click("#connect-btn")
+    await expect(page.locator("#status")).to_have_text("online as Dave")
+    await expect(page.locator("#rooms li[data-room=general]")).to_be_visible()
+
+
+async def test_a_refused_token_sends_you_back_to_login(open_page: OpenPage) -> None:
+    page = await open_page(None, token="not-a-token")
+    await expect(page.locator("#login-error")).to_contain_text("token was refused")
