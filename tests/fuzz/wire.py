@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -182,3 +184,32 @@ async def open_peer(stack: LocalStack, user: str, name: str | None = None) -> Pe
     peer = Peer(ws, user)
     peer.start()
     return peer
+
+
+async def publish(
+    stack: LocalStack,
+    room: str,
+    body: Any,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+) -> tuple[int, dict[str, Any]]:
+    """POST /rooms/{room}/messages[?query] on the HTTP API; (status, JSON body)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{stack.http_url}/rooms/{room}/messages" + (f"?{query}" if query else ""),
+        data=data,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+    def post() -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(request, timeout=scaled(30)) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    return await asyncio.to_thread(post)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
