@@ -129,13 +129,6 @@ async def local_stack(
         elif dynamodb_endpoint is None:
             await moto.reset()
         dynamo = dynamodb_endpoint or moto.endpoint
-        await asyncio.to_thread(
-            provision,
-            spec,
-            dynamodb_endpoint=dynamo,
-            ssm_endpoint=moto.endpoint,
-            dummy_credentials=dynamodb_endpoint is None,
-        )
         if tls and cert is None:
             cert_dir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="wschat-tls-")))
             cert = self_signed(
@@ -182,8 +175,17 @@ async def local_stack(
         )
         # Known only now that the gateway is bound; sandboxes start after this.
         runtime.environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = stack.mgmt_url
-        if warm:
-            await runtime.warm()
+        # Cold starts (CPU in the sandboxes) overlap table creation (moto's first requests).
+        await asyncio.gather(
+            asyncio.to_thread(
+                provision,
+                spec,
+                dynamodb_endpoint=dynamo,
+                ssm_endpoint=moto.endpoint,
+                dummy_credentials=dynamodb_endpoint is None,
+            ),
+            runtime.warm() if warm else asyncio.sleep(0),
+        )
         yield stack
 
 
