@@ -248,10 +248,12 @@ def load_service(
     env = os.environ if env is None else env
     try:
         doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(exc.strerror or str(exc)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(exc)) from exc
     if not isinstance(doc, Mapping):
-        raise ConfigError(f"{path}: not a mapping")
+        raise ConfigError("not a mapping")
     options = {"stage": stage}
     if region:
         options["region"] = region
@@ -266,7 +268,7 @@ def load_service(
     if isinstance(service, Mapping):  # the old `service: {name: ...}` form
         service = service.get("name")
     if not service:
-        raise ConfigError(f"{path}: no `service` name")
+        raise ConfigError("no `service` name")
     service = _scalar_str(r.resolve(service, "service"))
 
     resources = _tables(doc, r, f"{service}-{stage}")
