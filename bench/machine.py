@@ -30,11 +30,19 @@ def ram_gib() -> float:
     return 0.0
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages: these machines are shared, so say how busy."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def describe() -> str:
-    """One line: date, cores, CPU, RAM, Python, and the command that was run."""
+    """One line: date, cores, CPU, RAM, Python, load, and the command that was run."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
     return (
         f"{now}; nproc {os.cpu_count()}; CPU {cpu_model()}; RAM {ram_gib():.1f} GiB; "
-        f"Python {platform.python_version()}; command: {command}"
+        f"Python {platform.python_version()}; load average {load_average()}; command: {command}"
     )

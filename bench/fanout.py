@@ -1,0 +1,297 @@
+"""Fan-out into one room of 1,000 members, against a plain sequential loop.
+
+    python -m bench.fanout [--members 1000] [--rounds 5] [--mgmt-latency-ms 20]
+                           [--fanout-concurrency 32,64,128] [--no-sequential]
+
+Starts `python -m infra --mgmt-latency-ms 20` (each Management API call waits 20 ms,
+about what a call from Lambda to API Gateway costs) in a child process, opens the
+members (one user, so joining does not fan presence out to everyone already in) plus a
+sender, and times one `send` until every member has the message, `--rounds` times. In
+the same run, a sequential boto3 `post_to_connection` loop delivers to the same
+connections. CPU per delivery is read from /proc for the `message` function's sandboxes,
+the gateway and moto, before and after each round.
+
+`--fanout-concurrency` runs the handler with other CHAT_FANOUT_CONCURRENCY values (a
+copy of serverless.yml with only that value changed, deleted afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.clients import Arrivals, Member, close_all, now, open_members, raise_fd_limit
+from bench.harness import ROOT, Harness, running_harness
+from bench.machine import describe
+from bench.procs import cmdline, cpu_seconds, harness_processes
+from client import protocol
+from client.tokens import mint_token
+
+SERVICE = ROOT / "serverless.yml"
+
+
+@asynccontextmanager
+async def service_file(concurrency: int | None) -> AsyncIterator[Path]:
+    """serverless.yml, or a copy beside it with another CHAT_FANOUT_CONCURRENCY."""
+    if concurrency is None:
+        yield SERVICE
+        return
+    text, n = re.subn(
+        r"(CHAT_FANOUT_CONCURRENCY:\s*)'?\d+'?", rf"\g<1>'{concurrency}'", SERVICE.read_text()
+    )
+    if n != 1:
+        raise RuntimeError("CHAT_FANOUT_CONCURRENCY not found in serverless.yml")
+    # Beside the original: handler paths are relative to the file.
+    copy = ROOT / f".bench-fanout-{concurrency}-{secrets.token_hex(3)}.yml"
+    copy.write_text(text)
+    try:
+        yield copy
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def configured_concurrency() -> int:
+    m = re.search(r"CHAT_FANOUT_CONCURRENCY:\s*'?(\d+)", SERVICE.read_text())
+    return int(m.group(1)) if m else 32
+
+
+def cpu_groups(h: Harness) -> dict[str, float]:
+    groups = harness_processes(h.pid)
+    message = [p for p in groups["workers"] if any(a.endswith("-message") for a in cmdline(p))]
+    return {
+        "message": sum(cpu_seconds(p) for p in message),
+        "gateway": cpu_seconds(h.pid),
+        "moto": sum(cpu_seconds(p) for p in groups["moto"]),
+    }
+
+
+def store_for(h: Harness) -> Any:
+    """The handlers' own Store, on the harness's DynamoDB."""
+    import boto3
+
+    from handlers.chat.settings import Settings
+    from handlers.chat.store import Store
+
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=h.dynamodb_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    settings = Settings(
+        connections_table=f"wschat-{h.stage}-connections",
+        messages_table=f"wschat-{h.stage}-messages",
+    )
+    return Store(db, settings), db, settings
+
+
+def add_memberships(h: Harness, user: str, room: str) -> int:
+    """Put every connection of `user` in `room`, written straight to DynamoDB.
+
+    Setup only: 1,000 `join`s would each Query the growing room (and moto's Query and
+    TransactWriteItems cost grows with the table), which takes minutes. The items are
+    the room side of what `Store.add_membership` writes, which is all a fan-out reads.
+    """
+    store, db, settings = store_for(h)
+    at = int(time.time() * 1000)
+    ids = store.user_connections(user, at)
+    expires = str(at // 1000 + settings.connection_ttl_s)
+    items = [
+        {
+            "PutRequest": {
+                "Item": {
+                    "pk": {"S": f"R#{room}"},
+                    "sk": {"S": f"C#{cid}"},
+                    "uid": {"S": user},
+                    "uname": {"S": user},
+                    "expiresAt": {"N": expires},
+                }
+            }
+        }
+        for cid in ids
+    ]
+    for i in range(0, len(items), 25):
+        db.batch_write_item(RequestItems={settings.connections_table: items[i : i + 25]})
+    return len(ids)
+
+
+async def setup(h: Harness, members: int, room: str) -> tuple[list[Member], Member, Arrivals]:
+    arrivals = Arrivals()
+    user = f"fan-{secrets.token_hex(3)}"
+    token = mint_token(user, secret=h.secret, ttl_s=7200)
+    started = now()
+    crowd = await open_members(h.ws_url, [token] * members, arrivals, max_in_flight=50)
+    joined = await asyncio.to_thread(add_memberships, h, user, room)
+    if joined != members:
+        raise RuntimeError(f"{joined} connections of {user} in DynamoDB, expected {members}")
+    print(
+        f"  {members} members connected and in the room in {now() - started:.1f} s", file=sys.stderr
+    )
+    sender_arrivals = Arrivals()
+    (sender,) = await open_members(
+        h.ws_url, [mint_token("sender", secret=h.secret)], sender_arrivals
+    )
+    await sender.request(protocol.join(room), "joined", timeout_s=60)
+    return crowd, sender, sender_arrivals
+
+
+async def one_round(
+    h: Harness, sender: Member, acks: Arrivals, arrivals: Arrivals, room: str, n: int
+) -> dict[str, float]:
+    cmid = secrets.token_hex(6)
+    cpu0 = cpu_groups(h)
+    t0 = now()
+    await sender.ws.send(
+        protocol.encode({"action": "send", "room": room, "text": "fan", "clientMsgId": cmid})
+    )
+    if not await arrivals.wait_for(cmid, n, 120):
+        raise RuntimeError(f"only {arrivals.counts.get(cmid, 0)} of {n} deliveries arrived")
+    all_in = arrivals.last_at[cmid] - t0
+    first_in = arrivals.first_at[cmid] - t0
+    if not await acks.wait_for(cmid, 1, 60):
+        raise RuntimeError("the sender never got its ack")
+    ack = acks.last_at[cmid] - t0
+    cpu1 = cpu_groups(h)
+    return {
+        "all_in_s": all_in,
+        "first_in_s": first_in,
+        "ack_s": ack,
+        **{f"cpu_us_per_delivery_{k}": (cpu1[k] - cpu0[k]) / n * 1e6 for k in cpu0},
+    }
+
+
+async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str]) -> float:
+    """A plain loop of boto3 post_to_connection to every member; seconds until all in."""
+    import boto3
+
+    store, _db, _settings = store_for(h)
+    ids = [
+        m.connection_id
+        for m in store.room_members(room, int(time.time() * 1000))
+        if m.user.id not in exclude
+    ]
+    mgmt = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=h.mgmt_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    cmid = secrets.token_hex(6)
+    data = json.dumps({"type": "message", "room": room, "text": "seq", "clientMsgId": cmid})
+
+    def loop() -> None:
+        for cid in ids:
+            mgmt.post_to_connection(ConnectionId=cid, Data=data.encode())
+
+    t0 = now()
+    await asyncio.to_thread(loop)
+    if not await arrivals.wait_for(cmid, len(ids), 60):
+        raise RuntimeError("sequential deliveries missing")
+    return arrivals.last_at[cmid] - t0
+
+
+async def bench(args: argparse.Namespace, concurrency: int | None) -> dict[str, Any]:
+    label = concurrency or configured_concurrency()
+    print(f"fan-out concurrency {label}:", flush=True)
+    async with (
+        service_file(concurrency) as service,
+        running_harness(
+            "--service", str(service), "--mgmt-latency-ms", str(args.mgmt_latency_ms)
+        ) as h,
+    ):
+        room = f"fan-{secrets.token_hex(3)}"
+        crowd, sender, acks = await setup(h, args.members, room)
+        arrivals = crowd[0].arrivals
+        await one_round(h, sender, acks, arrivals, room, args.members)  # warm-up
+        rounds = [
+            await one_round(h, sender, acks, arrivals, room, args.members)
+            for _ in range(args.rounds)
+        ]
+        seq = None
+        if args.sequential:
+            seq = await sequential(h, room, arrivals, exclude={"sender"})
+        await close_all([*crowd, sender])
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    return {
+        "fanout_concurrency": label,
+        "members": args.members,
+        "rounds": rounds,
+        "median": med,
+        "deliveries_per_s": args.members / med["all_in_s"],
+        "sequential_s": seq,
+    }
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        f"fan-out into one room of {args.members} members, Management API latency "
+        f"{args.mgmt_latency_ms:g} ms, median of {args.rounds} rounds",
+        f"{'concurrency':>11} {'first in':>8} {'all in':>8} {'ack':>8} {'deliv/s':>8} "
+        f"{'CPU/deliv: message':>19} {'gateway':>8} {'moto':>6}  all rounds (s)",
+    ]
+    for r in results:
+        m = r["median"]
+        rounds = " ".join(f"{x['all_in_s']:.2f}" for x in r["rounds"])
+        lines.append(
+            f"{r['fanout_concurrency']:>11} {m['first_in_s']:7.3f}s {m['all_in_s']:7.3f}s "
+            f"{m['ack_s']:7.3f}s "
+            f"{r['deliveries_per_s']:8.0f} {m['cpu_us_per_delivery_message']:17.0f}us "
+            f"{m['cpu_us_per_delivery_gateway']:6.0f}us {m['cpu_us_per_delivery_moto']:4.0f}us"
+            f"  {rounds}"
+        )
+    for r in results:
+        if r["sequential_s"] is not None:
+            ratio = r["sequential_s"] / r["median"]["all_in_s"]
+            lines.append(
+                f"sequential post_to_connection loop (same run as concurrency "
+                f"{r['fanout_concurrency']}): {r['sequential_s']:.2f} s "
+                f"({args.members / r['sequential_s']:.0f}/s); the handler is {ratio:.1f}x faster"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split("\n")[0])
+    p.add_argument("--members", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--mgmt-latency-ms", type=float, default=20.0)
+    p.add_argument(
+        "--fanout-concurrency",
+        default="",
+        help="comma-separated CHAT_FANOUT_CONCURRENCY values to try (default: serverless.yml's)",
+    )
+    p.add_argument("--no-sequential", dest="sequential", action="store_false")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    raise_fd_limit()
+    values: list[int | None] = [int(v) for v in args.fanout_concurrency.split(",") if v] or [None]
+
+    async def all_runs() -> list[dict[str, Any]]:
+        out = []
+        for i, v in enumerate(values):
+            args.sequential = args.sequential and i == 0  # one baseline per run is enough
+            out.append(await bench(args, v))
+        return out
+
+    results = asyncio.run(all_runs())
+    print(describe())
+    print(report(results, args))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
