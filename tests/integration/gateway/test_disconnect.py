@@ -17,7 +17,7 @@ def status(record_event: dict[str, object]) -> tuple[object, object]:
 async def test_item_20_disconnect_fires_once_whatever_closed_it(
     start_gateway: StartGateway,
 ) -> None:
-    gw = await start_gateway(idle_timeout_s=0.5)
+    gw = await start_gateway(idle_timeout_s=scaled(0.5))
     client = gw.mgmt()
     by_client, by_delete, by_drop, by_idle = [await gw.connect() for _ in range(4)]
     ids = [await gw.connection_id(ws) for ws in (by_client, by_delete, by_drop, by_idle)]
@@ -88,7 +88,7 @@ async def test_item_22_disconnect_headers_are_fixed(gw: Harness) -> None:
 async def test_item_20_shutdown_does_not_wait_forever_for_a_silent_client(
     start_gateway: StartGateway,
 ) -> None:
-    gw = await start_gateway(close_timeout_s=0.2)
+    gw = await start_gateway(close_timeout_s=scaled(0.2))
     reader, writer = await asyncio.open_connection("127.0.0.1", gw.server.port)
     writer.write(
         b"GET /test?token=allow HTTP/1.1\r\n"

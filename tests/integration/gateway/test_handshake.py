@@ -43,7 +43,7 @@ async def test_item_02_connect_that_raises_or_times_out_is_502(
     start_gateway: StartGateway,
 ) -> None:
     spec = echo_spec()
-    connect_fn = dataclasses.replace(spec.functions["connect"], timeout_s=0.2)
+    connect_fn = dataclasses.replace(spec.functions["connect"], timeout_s=scaled(0.2))
     spec = dataclasses.replace(spec, functions={**spec.functions, "connect": connect_fn})
     gw = await start_gateway(spec)
 

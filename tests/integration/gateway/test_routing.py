@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from infra.service import ServiceSpec, WebSocketRoute
+from tests.conftest import scaled
 from tests.echo_service.invoker import echo_spec
 from tests.integration.gateway.conftest import Harness, StartGateway, closed, recv
 
@@ -120,18 +121,18 @@ async def test_item_16_frame_over_32k_or_message_over_128k_closes_1009(gw: Harne
 
 async def test_item_17_concurrent_messages_and_timeouts(start_gateway: StartGateway) -> None:
     spec = echo_spec()
-    sleepy = dataclasses.replace(spec.functions["sleepy"], timeout_s=0.2)
+    sleepy = dataclasses.replace(spec.functions["sleepy"], timeout_s=scaled(0.2))
     spec = dataclasses.replace(spec, functions={**spec.functions, "sleepy": sleepy})
-    gw = await start_gateway(spec, integration_timeout_s=0.5)
+    gw = await start_gateway(spec, integration_timeout_s=scaled(0.5))
     ws = await gw.connect()
     # One connection's messages run concurrently: the quick one overtakes the slow one.
-    await ws.send(json.dumps({"action": "slow", "seconds": 0.3}))
+    await ws.send(json.dumps({"action": "slow", "seconds": scaled(0.3)}))
     await ws.send(json.dumps({"action": "echo"}))
     first, second = json.loads(await recv(ws)), json.loads(await recv(ws))
     assert (first["route"], second["route"]) == ("echo", "slow")
     # Past the integration timeout the client hears so, while the Lambda runs on.
-    reply = await exchange(ws, json.dumps({"action": "slow", "seconds": 1}))
+    reply = await exchange(ws, json.dumps({"action": "slow", "seconds": scaled(1)}))
     assert reply["message"] == "Endpoint request timed out"
     # A Lambda that hits its own timeout is an error like any other.
-    reply = await exchange(ws, json.dumps({"action": "timeout", "seconds": 1}))
+    reply = await exchange(ws, json.dumps({"action": "timeout", "seconds": scaled(1)}))
     assert reply["message"] == "Internal server error"

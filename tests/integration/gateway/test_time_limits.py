@@ -12,7 +12,7 @@ from tests.integration.gateway.conftest import StartGateway, closed, recv
 
 
 async def test_item_18_idle_and_hard_timeouts_close_with_1001(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(idle_timeout_s=0.3, hard_timeout_s=1.0)
+    gw = await start_gateway(idle_timeout_s=scaled(0.3), hard_timeout_s=scaled(1.0))
     loop = asyncio.get_running_loop()
     busy = await gw.connect()
     busy_opened = loop.time()
@@ -38,13 +38,13 @@ async def test_item_18_idle_and_hard_timeouts_close_with_1001(start_gateway: Sta
     await chatting
     assert await closed(busy) == (1001, "Going away")
     # ...until the hard limit (counted from the handshake, a little before `busy_opened`).
-    assert loop.time() - busy_opened > 0.8
+    assert loop.time() - busy_opened > scaled(0.8)
     disconnect = await gw.disconnect_of(busy_id)
     assert disconnect.event["requestContext"]["disconnectStatusCode"] == 1001
 
 
 async def test_item_19_server_to_client_traffic_is_activity(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(idle_timeout_s=0.4)
+    gw = await start_gateway(idle_timeout_s=scaled(0.4))
     ws = await gw.connect()
     connection_id = await gw.connection_id(ws)
     client = gw.mgmt()
@@ -53,7 +53,7 @@ async def test_item_19_server_to_client_traffic_is_activity(start_gateway: Start
     # Only the gateway talks, for three idle periods: the connection stays open.
     loop = asyncio.get_running_loop()
     started = loop.time()
-    while loop.time() - started < 1.2:
+    while loop.time() - started < scaled(1.2):
         await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"p")
         assert await recv(ws) == "p"
     after = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
