@@ -7,6 +7,13 @@ import time
 from typing import Any
 
 
+class CognitoIdentity:
+    """Empty unless invoked through the mobile SDK, but present, as on AWS."""
+
+    cognito_identity_id: str | None = None
+    cognito_identity_pool_id: str | None = None
+
+
 class LambdaContext:
     """What the AWS Python runtime passes as `context` (same attribute names and types)."""
 
@@ -15,11 +22,12 @@ class LambdaContext:
         self.aws_request_id = request_id
         self.function_name = env["AWS_LAMBDA_FUNCTION_NAME"]
         self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory_limit_in_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        # A string, as the AWS runtime reads it from the environment (not an int).
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         self.invoked_function_arn = function_arn
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        self.identity: Any = None
+        self.identity: Any = CognitoIdentity()
         self.client_context: Any = None
         self.tenant_id: str | None = None
         self._deadline_ms = deadline_ms

@@ -26,9 +26,9 @@ Handler = Callable[[Any, LambdaContext], Any]
 
 
 def _lambda_default(value: Any) -> Any:
-    # The AWS Python runtime serializes Decimal (DynamoDB numbers) as a float.
+    # The AWS Python runtime writes a Decimal (a DynamoDB number) as a JSON number.
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

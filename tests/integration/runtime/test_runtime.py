@@ -109,7 +109,7 @@ async def test_the_context_object(runtime: LambdaRuntime) -> None:
     assert ctx["aws_request_id"] != b.result["context"]["aws_request_id"]
     assert ctx["function_name"] == "rt-test-echo"
     assert ctx["function_version"] == "$LATEST"
-    assert ctx["memory_limit_in_mb"] == 256
+    assert ctx["memory_limit_in_mb"] == "256"  # a string on AWS too
     assert ctx["invoked_function_arn"] == (
         "arn:aws:lambda:eu-west-1:123456789012:function:rt-test-echo"
     )
@@ -157,6 +157,12 @@ async def test_a_raise_keeps_the_sandbox_warm(runtime: LambdaRuntime) -> None:
 async def test_returning_none_is_success(runtime: LambdaRuntime) -> None:
     outcome = await runtime.invoke("nothing", {})
     assert outcome.ok and outcome.result is None and outcome.error_type is None
+
+
+async def test_decimals_are_returned_as_numbers(runtime: LambdaRuntime) -> None:
+    outcome = await runtime.invoke("decimals", {})
+    assert outcome.ok and outcome.result == {"count": 5, "ratio": 1.5}
+    assert isinstance(outcome.result["count"], int)
 
 
 async def test_a_result_that_is_not_json_is_a_marshal_error(runtime: LambdaRuntime) -> None:

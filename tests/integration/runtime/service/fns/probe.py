@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from decimal import Decimal
 from typing import Any
 
 _COLD = {"invocations": 0}
@@ -47,6 +48,10 @@ def boom(event: dict[str, Any], context: Any) -> None:
 
 def nothing(event: dict[str, Any], context: Any) -> None:
     return None
+
+
+def decimals(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"count": Decimal("5"), "ratio": Decimal("1.5")}  # as DynamoDB reads return them
 
 
 def unmarshalable(event: dict[str, Any], context: Any) -> Any:
