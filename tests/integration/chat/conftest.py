@@ -52,11 +52,18 @@ class ChatClient:
 
     async def expect(self, type_: str, **match: Any) -> Frame:
         """The first buffered or future frame of `type_` whose fields equal `match` (taken)."""
+        return await self.expect_any((type_, match))
+
+    async def expect_any(self, *wanted: tuple[str, dict[str, Any]]) -> Frame:
+        """The first frame matching any (type, fields) pair of `wanted` (taken)."""
 
         def find() -> Frame | None:
             for frame in self.frames:
-                if frame.get("type") == type_ and all(frame.get(k) == v for k, v in match.items()):
-                    return frame
+                for type_, match in wanted:
+                    if frame.get("type") == type_ and all(
+                        frame.get(k) == v for k, v in match.items()
+                    ):
+                        return frame
             return None
 
         async with self._arrived:
@@ -65,7 +72,7 @@ class ChatClient:
                     self._arrived.wait_for(lambda: find() is not None), scaled(10)
                 )
             except TimeoutError:
-                pytest.fail(f"{self.user}: no {type_} frame matching {match}; got {self.frames}")
+                pytest.fail(f"{self.user}: no frame matching {wanted}; got {self.frames}")
             frame = find()
             assert frame is not None
             self.frames.remove(frame)

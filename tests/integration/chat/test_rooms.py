@@ -142,3 +142,23 @@ async def test_room_rules_are_enforced(chat: Chat, room: str, names: Callable[[s
         "too_large",
         "bad_request",
     )
+
+
+async def test_past_the_rate_limit_frames_get_errors_not_a_dropped_connection(
+    chat: Chat, room: str, names: Callable[[str], str]
+) -> None:
+    alice = await chat.connect(names("alice"))
+    await alice.call("join", room=room)
+    # Over twice the per-window limit (50 per 10 s): at least one window overflows.
+    total = 110
+    for i in range(total):
+        await alice.send("send", room=room, text=f"burst {i}")
+    answers = []
+    for _ in range(total):
+        answers.append(
+            await alice.expect_any(("message", {"room": room}), ("error", {"action": "send"}))
+        )
+    limited = [a for a in answers if a["type"] == "error"]
+    assert limited and all(a["code"] == "rate_limited" for a in limited)
+    assert all(a["retryAfterMs"] > 0 for a in limited)
+    assert alice.ws.close_code is None  # still connected
