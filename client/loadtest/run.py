@@ -52,6 +52,8 @@ class Timeline:
     send_end: float = 0.0
     drained: float = 0.0  # every delivery in, or the drain timeout
     end: float = 0.0  # every connection closed
+    cpu_send_start: float = 0.0  # process CPU seconds when sending began
+    cpu_drained: float = 0.0  # ... and when the last delivery was in
 
 
 def raise_fd_limit() -> None:
@@ -160,6 +162,7 @@ class LoadRun:
         cfg, tally = self.cfg, self.tally
         ready = [c for c in self.conns if c.join_ok]
         self.t.send_start = start = now()
+        self.t.cpu_send_start = time.process_time()
         self.metered_before_send = self.metered
         if not ready:
             self.t.send_end = start
@@ -198,6 +201,7 @@ class LoadRun:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.tally.all_in.wait(), self.cfg.drain_s)
         self.t.drained = now()
+        self.t.cpu_drained = time.process_time()
         self.metered_in_send_phase = self.metered - self.metered_before_send
 
     async def _close(self) -> None:

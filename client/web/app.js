@@ -317,7 +317,8 @@ function addMessage(room, m) {
 function message(m) {
   const room = state.rooms.get(m.room);
   if (!room || !addMessage(room, m)) return;
-  if (!isCurrent("room", room.name)) {
+  // Unread counts matter in the chat view; the dashboard shows feeds as they come.
+  if (!isCurrent("room", room.name) && !(room.chart && state.view === "dashboard")) {
     room.unread++;
     renderRooms();
   }
@@ -462,7 +463,9 @@ function renderMembers() {
   const room = state.current?.kind === "room" ? state.rooms.get(state.current.key) : null;
   $("members-room").textContent = room ? `(${room.members.size})` : "";
   $("members").replaceChildren(
-    ...(room ? [...room.members.values()] : []).map((user) => {
+    ...(room ? [...room.members.values()] : [])
+      .sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id))
+      .map((user) => {
       const item = el("li", "member");
       item.dataset.user = user.id;
       const name = el("span", "member-name", user.name || user.id);
