@@ -1,7 +1,8 @@
 """HTTP API Lambda authorizer (payload 2.0, simple responses) for the publish route.
 
 No or a bad bearer token → raise "Unauthorized" (401); a genuine token without the
-`publish` scope → isAuthorized false (403).
+`publish` scope → isAuthorized false (403). Cognito names resource-server scopes
+`{identifier}/{name}`, so `…/publish` counts too.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except AuthError as exc:
         logger.info("token refused", extra={"reason": str(exc)})
         raise Exception("Unauthorized") from None  # API Gateway's word for 401
-    if PUBLISH_SCOPE not in identity.scopes:
+    if not any(s == PUBLISH_SCOPE or s.endswith("/" + PUBLISH_SCOPE) for s in identity.scopes):
         logger.info("token lacks the publish scope", extra={"sub": identity.user.id})
         return {"isAuthorized": False}
     user = identity.user

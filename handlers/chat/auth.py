@@ -141,7 +141,14 @@ def secret_source(settings: Settings) -> Callable[[], str | None]:
     def fetch() -> str | None:
         from aws_lambda_powertools.utilities import parameters
 
-        result = parameters.get_parameter(name, decrypt=True, max_age=300)
+        try:
+            result = parameters.get_parameter(name, decrypt=True, max_age=300)
+        except parameters.exceptions.GetParameterError as exc:
+            # No such parameter: HS256 is simply not configured (401s, not 500s). Any
+            # other failure (throttling, permissions) stays an error.
+            if "ParameterNotFound" in str(exc):
+                return None
+            raise
         return str(result) if result else None
 
     return fetch

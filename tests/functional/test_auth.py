@@ -130,6 +130,10 @@ def test_publish_authorizer_needs_the_publish_scope(aws: None) -> None:
     assert http_authorize(f"Bearer {mint_token('bot', secret=SECRET)}") == {"isAuthorized": False}
     token = mint_token("bot", secret=SECRET, scopes=["read", "write"])
     assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
+    token = mint_token("bot", secret=SECRET, scopes=["publisher", "publish-ish", "x/publisher"])
+    assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
+    cognito = mint_token("bot", secret=SECRET, scopes=["https://wschat.example/publish"])
+    assert http_authorize(f"Bearer {cognito}")["isAuthorized"] is True
     token = mint_token("bot", name="Bot", secret=SECRET, scopes=["read", "publish"])
     assert http_authorize(f"bearer {token}") == {
         "isAuthorized": True,

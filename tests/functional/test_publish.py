@@ -112,3 +112,15 @@ def test_metrics_are_emitted_as_emf(gw: Gateway, capsys: pytest.CaptureFixture[s
         m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
     }
     assert {"Messages", "Deliveries", "FanOutTime"} <= names
+
+
+def test_a_missing_ssm_secret_refuses_hs256_tokens_instead_of_failing(aws: None) -> None:
+    from client.tokens import mint_token
+    from handlers.chat.auth import TokenVerifier, secret_source
+    from handlers.chat.errors import AuthError
+    from handlers.chat.settings import Settings
+
+    settings = Settings(jwt_secret_param="/wschat/test/never-created")
+    verifier = TokenVerifier(settings, secret_source(settings))
+    with pytest.raises(AuthError):
+        verifier.verify(mint_token("carol", secret=SECRET))
