@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ssm import SSMClient
 
@@ -209,8 +211,18 @@ def _serve(host: str) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)
+    # moto's backends are not thread-safe: TransactWriteItems deep-copies a table while
+    # other threads write to it (a 500), and a cancelled transaction restores that copy,
+    # wiping every write made meanwhile. DynamoDB applies each request atomically; one
+    # request at a time here does too.
+    lock = threading.Lock()
+
+    def one_at_a_time(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
     # Threaded: werkzeug then speaks HTTP/1.1 with keep-alive, one thread per connection.
-    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
 
     def exit_with_parent() -> None:
         sys.stdin.buffer.read()  # EOF: the harness closed our stdin or died
