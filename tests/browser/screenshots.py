@@ -37,8 +37,11 @@ async def say(page: Page, text: str) -> None:
 
 async def chat(browser: Browser, stack: LocalStack) -> None:
     alice = await open_as(browser, stack, "alice", "Alice", room="general")
+    await expect(alice.locator("#members .member")).to_have_count(1)
     bob = await open_as(browser, stack, "bob", "Bob", room="general")
+    await expect(alice.locator("#members .member")).to_have_count(2)
     carol = await open_as(browser, stack, "carol", "Carol", room="general")
+    await expect(alice.locator("#members .member")).to_have_count(3)
     await say(bob, "morning! is the deploy still on for 11:00?")
     await say(alice, "yes, the load test passed: 2,000 connections, nothing lost")
     await say(carol, "nice. I'll watch feed:cpu on the dashboard")
