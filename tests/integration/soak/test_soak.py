@@ -32,9 +32,9 @@ async def test_short_soak_under_faults_loses_nothing_and_leaves_nothing_stale(
             region=stack.spec.region,
             connections=60,
             rooms=5,
-            duration_s=4,
-            rate=25,
-            kill_every_s=0.25,
+            duration_s=3,
+            rate=12,  # what two sandboxes per function keep up with on a 2-core CI box
+            kill_every_s=0.2,
             ghost_every_s=0.5,
             sample_every_s=3600,  # memory is the long soak's business
             open_timeout_s=scaled(30),
@@ -46,7 +46,7 @@ async def test_short_soak_under_faults_loses_nothing_and_leaves_nothing_stale(
 
         # The faults really happened, so the checks below mean something.
         assert result.killed > 0 and result.dropped > 0 and result.ghosts > 0, summary
-        assert result.acked > 50 and result.expected > 0, summary
+        assert result.acked > 20 and result.expected > 100, summary
         # Nothing owed to a live member was lost, doubled or sent to the wrong room...
         assert (result.lost, result.duplicates, result.misrouted) == (0, 0, 0), summary
         # ...and after the sweep no membership of a closed or invented connection is left.
