@@ -4,15 +4,16 @@
 
 import { LiveChart } from "./chart.js";
 
+const params = new URLSearchParams(location.search);
 const JOINED_HISTORY = 20; // recent messages the service sends with `joined`
 const HISTORY_PAGE = 50;
 const FEED = "feed:";
 const KEEPALIVE_MS = 5 * 60_000; // the service closes connections idle for 10 minutes
-const BACKOFF_MAX_MS = 30_000;
+// ?backoff=SECONDS caps the reconnect delay (default 30).
+const BACKOFF_MAX_MS = (Number(params.get("backoff")) || 30) * 1000;
 const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
 
 function el(tag, className, text) {
   const node = document.createElement(tag);

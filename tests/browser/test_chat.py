@@ -9,6 +9,7 @@ from playwright.async_api import Locator, Page, expect
 from infra.stack import LocalStack
 from tests.browser.conftest import OpenPage
 from tests.integration.client.peer import Peer
+from tests.integration.client.proxy import CuttableProxy
 
 _rooms = itertools.count()
 
@@ -118,3 +119,35 @@ async def test_dev_login_takes_a_pasted_token(open_page: OpenPage, web_stack: Lo
 async def test_a_refused_token_sends_you_back_to_login(open_page: OpenPage) -> None:
     page = await open_page(None, token="not-a-token")
     await expect(page.locator("#login-error")).to_contain_text("token was refused")
+
+
+async def test_after_a_network_cut_the_page_reconnects_and_catches_up(
+    open_page: OpenPage, web_stack: LocalStack
+) -> None:
+    room = fresh_room()
+    relay = CuttableProxy(web_stack.host, web_stack.port)
+    port = await relay.start()
+    try:
+        ws = f"ws://127.0.0.1:{port}/{web_stack.stage}"
+        alice = await open_page("alice", "Alice", room=room, ws=ws, backoff="1")
+        texts = log(alice).locator(".msg-text")
+        bob = await Peer.open(web_stack, "bob", "Bob")
+        await bob.join(room)
+        await bob.say(room, "before")
+        await expect(texts).to_have_text(["before"])
+
+        relay.cut(refuse=True)
+        await expect(alice.locator("#status")).to_have_attribute("data-state", "offline")
+        missed = [f"missed{n:02d}" for n in range(25)]  # more than `joined` carries
+        for text in missed:
+            await bob.say(room, text)
+        await say(alice, "typed while offline")
+        relay.refusing = False
+
+        await expect(alice.locator("#status")).to_have_text("online as Alice")
+        await expect(texts).to_have_text(["before", *missed, "typed while offline"])
+        got = await bob.until(lambda f: f.get("text") == "typed while offline")
+        assert got["from"]["id"] == "alice"
+        await bob.close()
+    finally:
+        await relay.close()

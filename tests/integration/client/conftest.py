@@ -15,8 +15,10 @@ from infra.stack import LocalStack, local_stack
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def stack(moto_server: MotoServer) -> AsyncIterator[LocalStack]:
+    """One stack for the client tests (modules that need another one bring their own
+    DynamoDB, since this one's would be reset under it)."""
     async with local_stack(
         REPO / "serverless.yml", "dev", moto=moto_server, warm=True, log=None
     ) as s:

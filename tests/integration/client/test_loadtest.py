@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from infra.dynamo import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
 from tests.integration.client.conftest import REPO
@@ -33,9 +32,10 @@ KEYS = {
 
 
 @pytest.fixture(scope="module")
-async def stack(moto_server: MotoServer) -> AsyncIterator[LocalStack]:
-    async with local_stack(REPO / "serverless.yml", "dev", moto=moto_server, log=None) as s:
+async def limited_stack() -> AsyncIterator[LocalStack]:
+    async with local_stack(REPO / "serverless.yml", "dev", log=None) as s:
         s.runtime.environment.update(RATE_LIMIT)  # before any sandbox starts
+        await s.runtime.warm()
         yield s
 
 
@@ -44,8 +44,9 @@ def drain() -> tuple[str, str]:
 
 
 async def test_a_short_run_delivers_every_message_to_every_member_once(
-    stack: LocalStack, tmp_path: Path
+    limited_stack: LocalStack, tmp_path: Path
 ) -> None:
+    stack = limited_stack
     out, png = tmp_path / "run.json", tmp_path / "run.png"
     done = await run_client(
         stack,
@@ -75,9 +76,10 @@ async def test_a_short_run_delivers_every_message_to_every_member_once(
 
 
 async def test_rate_limited_sends_are_reported_apart_from_losses(
-    stack: LocalStack, tmp_path: Path
+    limited_stack: LocalStack, tmp_path: Path
 ) -> None:
     # One connection: a join and 12 sends within a second, against 5 frames a minute.
+    stack = limited_stack
     out = tmp_path / "run.json"
     done = await run_client(
         stack,

@@ -8,19 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from infra.dynamo import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.integration.client.conftest import REPO
 from tests.integration.client.run import run_client
 
 
 @pytest.fixture(scope="module")
-async def lossy_stack(moto_server: MotoServer) -> AsyncIterator[LocalStack]:
+async def lossy_stack() -> AsyncIterator[LocalStack]:
     # A share of Management API deliveries answer 410 and drop the recipient's connection.
     async with local_stack(
         REPO / "serverless.yml",
         "dev",
-        moto=moto_server,
         log=None,
         warm=True,
         gone_rate=0.3,
@@ -35,7 +33,7 @@ async def test_lost_deliveries_fail_the_run(lossy_stack: LocalStack, tmp_path: P
         lossy_stack,
         "client.loadtest",
         *("--url", lossy_stack.ws_url, "--connections", "8", "--rooms", "2"),
-        *("--rate", "8", "--duration", "2", "--drain", "2", "--quiet", "--json", str(out)),
+        *("--rate", "8", "--duration", "1.5", "--drain", "1.5", "--quiet", "--json", str(out)),
     )
     r = json.loads(out.read_text())
     assert done.status == 1
