@@ -92,7 +92,8 @@ class ChatApp:
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.ws is None or self.rejoining:
-            if not self.outbox:
+            # Offline, or still joining rooms (a send could overtake its room's join).
+            if self.ws is None and not self.outbox:
                 self.out("* not connected: will send when back")
             self.outbox.append(frame)
             return
