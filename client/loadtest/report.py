@@ -13,7 +13,7 @@ from client.loadtest.stats import summary
 def results(run: LoadRun, cpu_s: float) -> dict[str, Any]:
     cfg, tally, t = run.cfg, run.tally, run.t
     lost, dup = tally.lost(), tally.duplicates
-    opened = len(run.connect_ms)
+    opened = sum(1 for c in run.conns if c.join_ok)  # open and joined its room
     # Deliveries per second from the first send to the last delivery.
     last = max(tally.received_at) if tally.received_at else t.send_end
     span = max(last - t.send_start, 1e-9)

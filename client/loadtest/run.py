@@ -41,6 +41,7 @@ class Conn:
     closed_at: float | None = None
     joined: asyncio.Event = field(default_factory=asyncio.Event)
     join_ok: bool = False
+    given_up: bool = False  # closed by the tester: its join failed
     seq: int = 0
 
 
@@ -154,9 +155,18 @@ class LoadRun:
             await self._write(ws, protocol.encode(protocol.join(c.room_name)))
             await asyncio.wait_for(c.joined.wait(), self.cfg.open_timeout_s)
         except (TimeoutError, ConnectionClosed):
-            self.tally.error("join_timeout")
+            pass
         if c.join_ok:
             self.tally.joined(c.member)
+            return
+        # Not a member in time: give the connection up, so it neither sends nor receives.
+        if c.closed_at is not None:
+            self.tally.error("closed_before_join")
+        elif not c.joined.is_set():
+            self.tally.error("join_timeout")  # (a refused join was counted by its code)
+        self.failed += 1
+        c.given_up = True
+        await ws.close()
 
     async def _send(self) -> None:
         cfg, tally = self.cfg, self.tally
@@ -245,7 +255,7 @@ class LoadRun:
             pass
         c.closed_at = now()
         c.joined.set()  # a join still awaited will not come
-        if not self.closing:
+        if not (self.closing or c.given_up):
             self.close_codes[ws.close_code or 1006] += 1
 
     async def _progress(self) -> None:
@@ -257,7 +267,7 @@ class LoadRun:
 
     def progress_line(self) -> str:
         t = self.tally
-        open_ = sum(1 for c in self.conns if c.ws is not None and c.closed_at is None)
+        open_ = sum(1 for c in self.conns if c.join_ok and c.closed_at is None)
         return (
             f"connections {open_}/{self.cfg.connections}  sent {t.sent_total}  "
             f"delivered {t.delivered}/{t.expected()}  errors {sum(t.errors.values())}  "
