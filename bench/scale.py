@@ -107,7 +107,7 @@ def stack_rss(h: Harness) -> dict[str, int]:
 
 
 async def open_from_clients(
-    h: Harness, total: int, clients: int, in_flight: int
+    ws_url: str, secret: str, total: int, clients: int, in_flight: int
 ) -> tuple[list[asyncio.subprocess.Process], list[dict[str, Any]]]:
     """Start `clients` client processes opening `total` connections between them."""
     run = secrets.token_hex(3)
@@ -120,8 +120,8 @@ async def open_from_clients(
                 "-m",
                 "bench.scale",
                 "client",
-                h.ws_url,
-                h.secret,
+                ws_url,
+                secret,
                 str(share),
                 str(in_flight),
                 f"scale-{run}-{k}",
@@ -184,12 +184,14 @@ async def connect_rate(args: argparse.Namespace) -> dict[str, Any]:
     options = ["--concurrency", str(args.concurrency)]
     async with running_harness(*options) as h:
         # A few connections first, so sandboxes are warm (cold starts are not the subject).
-        procs, _ = await open_from_clients(h, args.concurrency * 2, 1, args.concurrency * 2)
+        procs, _ = await open_from_clients(
+            h.ws_url, h.secret, args.concurrency * 2, 1, args.concurrency * 2
+        )
         await drop_clients(procs)
         cpu0 = stack_cpu(h)
         t0 = time.perf_counter()
         procs, reports = await open_from_clients(
-            h, args.rate_connections, args.clients, args.in_flight
+            h.ws_url, h.secret, args.rate_connections, args.clients, args.in_flight
         )
         wall = time.perf_counter() - t0
         cpu1 = stack_cpu(h)
@@ -203,7 +205,9 @@ async def idle(args: argparse.Namespace) -> dict[str, Any]:
     async with running_harness(*options) as h:
         before = stack_rss(h)
         t0 = time.perf_counter()
-        procs, reports = await open_from_clients(h, args.idle, args.clients, args.in_flight)
+        procs, reports = await open_from_clients(
+            h.ws_url, h.secret, args.idle, args.clients, args.in_flight
+        )
         wall = time.perf_counter() - t0
         # Idle for a moment: let the connect invocations' garbage settle.
         await asyncio.sleep(5)
