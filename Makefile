@@ -23,8 +23,13 @@ lint: $(VENV_STAMP)
 package: $(VENV_STAMP) $(NODE_STAMP)
 	./scripts/package.sh $(STAGE)
 
+# The quick benches, by hand only (never part of `make test`); results: docs/benchmarks.md.
+# The long ones: python -m bench.soak (10 minutes), python -m bench.peer (serverless-offline).
 bench: $(VENV_STAMP)
-	$(PY) -m bench.cold_import
+	$(PY) -m bench.cold_import --samples 10
+	$(PY) -m bench.fanout --rounds 3
+	$(PY) -m bench.scale --rate-connections 1000 --idle 2000
+	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10
 
 $(VENV_STAMP): pyproject.toml
 	test -x .venv/bin/python || python3 -m venv .venv
