@@ -522,7 +522,9 @@ function joinRoom(name) {
 function showLogin(error = "") {
   $("login").hidden = false;
   $("app").hidden = true;
+  $("logout").hidden = true;
   $("login-error").textContent = error;
+  if (error) sessionStorage.removeItem("wschat.token"); // do not retry it on reload
 }
 
 function start(token) {

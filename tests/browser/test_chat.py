@@ -110,15 +110,18 @@ async def test_older_messages_load_in_pages(open_page: OpenPage, web_stack: Loca
 async def test_dev_login_takes_a_pasted_token(open_page: OpenPage, web_stack: LocalStack) -> None:
     page = await open_page(None)
     await expect(page.locator("#login")).to_be_visible()
+    await expect(page.locator("#app")).to_be_hidden()
     await page.fill("#token-input", web_stack.token("dave", name="Dave"))
     await page.click("#connect-btn")
     await expect(page.locator("#status")).to_have_text("online as Dave")
+    await expect(page.locator("#login")).to_be_hidden()
     await expect(page.locator("#rooms li[data-room=general]")).to_be_visible()
 
 
 async def test_a_refused_token_sends_you_back_to_login(open_page: OpenPage) -> None:
     page = await open_page(None, token="not-a-token")
     await expect(page.locator("#login-error")).to_contain_text("token was refused")
+    await expect(page.locator("#app")).to_be_hidden()
 
 
 async def test_after_a_network_cut_the_page_reconnects_and_catches_up(
