@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
@@ -29,6 +29,9 @@ CHROMIUM_ARGS = [
 ]
 
 OpenPage = Callable[..., Awaitable[Page]]
+
+# Every wait in these tests is an `expect(...)` (or an action) with a scaled timeout.
+expect.set_options(timeout=scaled(10) * 1000)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
