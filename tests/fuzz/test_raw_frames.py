@@ -155,3 +155,37 @@ def _is_json(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Hand-made frames (client frames are masked: the zero mask keeps the payload readable).
+PROTOCOL_VIOLATIONS = {
+    "reserved opcode": (b"\x83\x80\x00\x00\x00\x00", 1002),
+    "unmasked frame": (b"\x81\x02hi", 1002),
+    "reserved bit set": (b"\xc1\x80\x00\x00\x00\x00", 1002),
+    "fragmented ping": (b"\x09\x80\x00\x00\x00\x00", 1002),
+    "ping over 125 bytes": (b"\x89\xfe\x00\x7e\x00\x00\x00\x00" + b"x" * 126, 1002),
+    "continuation with nothing to continue": (b"\x80\x80\x00\x00\x00\x00", 1002),
+    "text frame inside a fragmented message": (b"\x01\x80\x00\x00\x00\x00" * 2, 1002),
+    "close with an invalid code": (b"\x88\x82\x00\x00\x00\x00\x03\xe7", 1002),
+    "close with a one-byte body": (b"\x88\x81\x00\x00\x00\x00\x03", 1002),
+    "length field of 2**63-1": (b"\x81\xff\x7f" + b"\xff" * 7 + b"\x00" * 4, 1009),
+}
+
+
+async def test_protocol_violations_close_the_connection_and_leave_nothing_behind(
+    stack: LocalStack,
+) -> None:
+    # RFC 6455: an endpoint that receives a malformed frame fails the connection (1002).
+    room = unique("violations")
+    observer = await open_peer(stack, unique("observer"))
+    await observer.call("join", room=room)
+    for why, (raw, code) in PROTOCOL_VIOLATIONS.items():
+        victim = await open_peer(stack, unique("victim"))
+        assert (await victim.call("join", room=room))["type"] == "joined"
+        await observer.expect("presence", room=room, event="join", user=victim.user_json())
+        victim.ws.transport.write(raw)
+        assert await victim.closed() == code, why
+        await observer.expect("presence", room=room, event="leave", user=victim.user_json())
+    members = await observer.call("members", room=room)
+    assert [m["id"] for m in members["members"]] == [observer.user]
+    await observer.close()

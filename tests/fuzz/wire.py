@@ -101,6 +101,10 @@ class Peer:
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _reader: asyncio.Task[None] | None = None
 
+    def user_json(self, name: str | None = None) -> dict[str, str]:
+        """This peer's user as frames show it (the name defaults to the id)."""
+        return {"id": self.user, "name": name or self.user}
+
     def start(self) -> None:
         self._reader = asyncio.create_task(self._read())
 
