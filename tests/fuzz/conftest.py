@@ -12,6 +12,7 @@ import pytest
 
 from infra.stack import LocalStack
 from tests.functional.conftest import aws, gw  # noqa: F401  (fixtures, reused as they are)
+from tests.functional.test_publish import publishing  # noqa: F401
 from tests.fuzz.wire import start_stack
 
 
