@@ -6,8 +6,8 @@ every step.
 - whoami lists exactly the rooms the connection joined and has not left;
 - members lists every user with a live connection in the room, and nobody else but stale
   connections that no fan-out has reached yet;
-- a send reaches every other live connection in the room exactly once, and afterwards no
-  stale connection is left in that room.
+- a send reaches every other live connection in the room exactly once and no connection
+  outside it, and afterwards no stale connection is left in that room.
 """
 
 from __future__ import annotations
@@ -93,9 +93,12 @@ def machine(gw: Gateway) -> type[RuleBasedStateMachine]:
                 assert (reply["type"], reply["code"]) == ("error", "not_member")
                 return
             assert reply["type"] == "message" and reply["text"] == text
-            for other in self.model.in_room(name, stale=False) - {conn}:
+            members = self.model.in_room(name, stale=False)
+            for other in members - {conn}:
                 got = [f for f in gw.take(other) if f.get("id") == reply["id"]]
                 assert got == [reply], other
+            for outsider in set(self.model.rooms) - members:  # nothing leaks out of the room
+                assert all(f.get("id") != reply["id"] for f in gw.inbox.get(outsider, []))
             # The fan-out met every stale connection in the room: 410, removed.
             for gone in self.model.in_room(name, stale=True):
                 del self.model.rooms[gone], self.model.user[gone]
