@@ -52,6 +52,7 @@ class ChatApp:
     ) -> None:
         self.url, self.token, self.state, self.out = url, token, state, out
         self.first_rooms = rooms
+        state.wanted = rooms[0] if rooms else None
         self.backoff = backoff or Backoff()
         self.keepalive_s = keepalive_s
         self.open_timeout_s = open_timeout_s

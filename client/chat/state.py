@@ -49,6 +49,9 @@ class ChatState:
     def __init__(self, me: str | None = None, now_ms: float | None = None) -> None:
         self.me = me
         self.current: str | None = None
+        # The room to make current when its `joined` comes: the first one asked for at
+        # start, then the last /join (joins are answered in any order).
+        self.wanted: str | None = None
         self.rooms: dict[str, Room] = {}
         self.now_ms = now_ms  # fixed clock for tests; None = real time
         self.seen_direct: set[str] = set()
@@ -68,6 +71,7 @@ class ChatState:
                 else:
                     fx.frames.append(protocol.send(self.current, text=text))
             case c.Join(room):
+                self.wanted = room
                 fx.frames.append(protocol.join(room))
             case c.Leave(room):
                 target = room or self.current
@@ -172,9 +176,10 @@ class ChatState:
         name = str(f.get("room"))
         recent: list[dict[str, Any]] = [m for m in f.get("history") or [] if isinstance(m, dict)]
         room = self.rooms.get(name)
-        if room is None:  # a room joined by command
+        if room is None:  # a room joined at start or by command
             room = self.rooms[name] = Room(name)
-            self.current = name
+            if self.current is None or name == self.wanted:
+                self.current = name
             lines = render(f, self.me, self.now_ms) + self._show(room, recent)
             if len(recent) < JOINED_HISTORY:
                 room.start_reached = True

@@ -103,8 +103,20 @@ def test_read_only_feeds_refuse_typed_text_locally() -> None:
 def test_leaving_the_current_room_switches_to_another() -> None:
     state = ChatState()
     joined(state, [])
+    state.command(c.Join("lobby"))
     state.frame({"type": "joined", "room": "lobby", "members": [], "history": []})
     assert state.current == "lobby"
     lines = state.frame({"type": "left", "room": "lobby"}).lines
     assert lines == ["* you left #lobby", "* now talking in #general"]
     assert state.current == "general"
+
+
+def test_the_room_asked_for_becomes_current_whatever_order_joins_are_answered() -> None:
+    state = ChatState()
+    state.wanted = "general"  # the first --room
+    state.frame({"type": "joined", "room": "feed:cpu", "members": [], "history": []})
+    state.frame({"type": "joined", "room": "general", "members": [], "history": []})
+    assert state.current == "general"
+    state.command(c.Join("lobby"))
+    state.frame({"type": "joined", "room": "lobby", "members": [], "history": []})
+    assert state.current == "lobby"
