@@ -117,6 +117,7 @@ const state = {
   rooms: new Map(), // name -> {name, log, members: Map, startReached, pending: [], chart}
   directs: new Map(), // user id -> {id, name, log, unread}
   current: null, // {kind: "room" | "direct", key}
+  userJoin: null, // the room to switch to when its `joined` comes
   rejoining: new Set(),
   outbox: [],
   view: "chat",
@@ -172,6 +173,7 @@ function connect() {
     setStatus("online", `online as ${state.me?.name ?? "…"}`);
     send({ action: "whoami" });
     const rooms = first ? initialRooms() : [...state.rooms.keys()];
+    if (first) state.userJoin = rooms[0]; // the first ?room= becomes current
     state.rejoining = new Set(rooms);
     for (const room of rooms) ws.send(JSON.stringify({ action: "join", room }));
     flushOutbox();
@@ -265,7 +267,8 @@ function joined(f) {
     room.log.system("reconnected");
   } else {
     room.startReached = recent.length < JOINED_HISTORY;
-    if (!state.current || state.current.kind !== "room" || state.userJoin === name) {
+    // Joins are answered in any order: switch to the room asked for last.
+    if (!state.current || state.userJoin === name) {
       select({ kind: "room", key: name });
     }
   }

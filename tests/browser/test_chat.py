@@ -30,8 +30,10 @@ async def say(page: Page, text: str) -> None:
 
 async def test_two_pages_chat_with_presence_and_members(open_page: OpenPage) -> None:
     room = fresh_room()
-    alice = await open_page("alice", "Alice", room=room)
+    # Two rooms to join: the first one asked for is current, whichever answer comes first.
+    alice = await open_page("alice", "Alice", room=[room, f"{room}-side"])
     await expect(alice.locator("#status")).to_have_text("online as Alice")
+    await expect(alice.locator("#rooms li")).to_have_count(2)
     await expect(alice.locator("#room-title")).to_have_text(f"#{room}")
 
     bob = await open_page("bob", "Bob", room=room)
