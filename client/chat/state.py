@@ -70,6 +70,9 @@ class ChatState:
                     fx.lines.append(f"! #{self.current} is a read-only feed")
                 else:
                     fx.frames.append(protocol.send(self.current, text=text))
+            case c.Join(room) if room in self.rooms:
+                self.current = room
+                fx.lines.append(f"* now talking in #{room}")
             case c.Join(room):
                 self.wanted = room
                 fx.frames.append(protocol.join(room))

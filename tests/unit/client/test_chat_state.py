@@ -120,3 +120,12 @@ def test_the_room_asked_for_becomes_current_whatever_order_joins_are_answered() 
     state.command(c.Join("lobby"))
     state.frame({"type": "joined", "room": "lobby", "members": [], "history": []})
     assert state.current == "lobby"
+
+
+def test_joining_a_room_you_are_in_just_switches_to_it() -> None:
+    state = ChatState()
+    joined(state, [])
+    state.command(c.Join("lobby"))
+    state.frame({"type": "joined", "room": "lobby", "members": [], "history": []})
+    fx = state.command(c.Join("general"))
+    assert (fx.frames, fx.lines, state.current) == ([], ["* now talking in #general"], "general")
