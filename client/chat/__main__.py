@@ -54,9 +54,13 @@ def user_id(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     if args.token:
-        claims = jwt.decode(args.token, options={"verify_signature": False})
+        try:  # only to know who we are; the service verifies it
+            claims = jwt.decode(args.token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            p.error(f"--token is not a JWT: {exc}")
         me = str(claims.get("sub", ""))
 
         def token() -> str:
