@@ -83,7 +83,7 @@ class LoadRun:
         # The send frame, pre-formatted: room, clientMsgId and padding are plain ASCII.
         pad = "x" * cfg.payload
         self.template = (
-            '{"action":"send","room":"%s","clientMsgId":"%s","data":{"t":%.6f,"pad":"' + pad + '"}}'
+            '{"action":"send","room":"%s","clientMsgId":"%s","data":{"t":%d,"pad":"' + pad + '"}}'
         )
 
     def _token(self, i: int) -> str:
@@ -196,7 +196,10 @@ class LoadRun:
                 ws = c.ws
                 try:
                     assert ws is not None
-                    await self._write(ws, self.template % (c.room_name, cmid, at))
+                    # data.t: wall-clock send time (ms) for anyone reading the messages;
+                    # latency itself is measured on this process's monotonic clock.
+                    frame = self.template % (c.room_name, cmid, time.time() * 1000)
+                    await self._write(ws, frame)
                 except ConnectionClosed:
                     tally.refused(c.member, "send_on_closed")
             # Pace: wake when the next message is due.
