@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,14 +69,23 @@ class Panel:
         return self.bottom - round(min(y, self.y_max) / self.y_max * (self.bottom - self.top))
 
     def series(
-        self, xs: Sequence[float], ys: Sequence[float], color: Color, width: int = 2
+        self,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        color: Color,
+        width: int = 2,
+        max_gap: float = math.inf,
     ) -> None:
-        points = [(self.px(x), self.py(y)) for x, y in zip(xs, ys, strict=True)]
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            self.c.line(x0, y0, x1, y1, color, width)
-        if len(points) == 1:
-            x, y = points[0]
-            self.c.rect(x - 1, y - 1, x + 1, y + 1, color)
+        """A line through the points, broken where x jumps by more than `max_gap`: a
+        stretch without data shows as a gap, not as a bridge. Lone points show as dots."""
+        pts = [(x, self.px(x), self.py(y)) for x, y in zip(xs, ys, strict=True)]
+        for i, (x, px, py) in enumerate(pts):
+            near_prev = i > 0 and x - pts[i - 1][0] <= max_gap
+            near_next = i + 1 < len(pts) and pts[i + 1][0] - x <= max_gap
+            if near_prev:
+                self.c.line(pts[i - 1][1], pts[i - 1][2], px, py, color, width)
+            if not (near_prev or near_next):
+                self.c.rect(px - 1, py - 1, px + 1, py + 1, color)
 
 
 def chart(
@@ -100,9 +108,10 @@ def chart(
     rates = [len(b) / width_s for b in bins]
 
     lat = Panel(c, 70, 300, span, max(p99, default=1.0) * 1.1, "DELIVERY LATENCY (MS)")
-    lat.series(xs, top, MAX, 1)
-    lat.series(xs, p99, P99)
-    lat.series(xs, p50, P50)
+    gap = width_s * 1.5
+    lat.series(xs, top, MAX, 1, gap)
+    lat.series(xs, p99, P99, 2, gap)
+    lat.series(xs, p50, P50, 2, gap)
     x = WIDTH - RIGHT - 200
     for name, color in (("P50", P50), ("P99", P99), ("MAX", MAX)):
         c.rect(x, 56, x + 10, 62, color)

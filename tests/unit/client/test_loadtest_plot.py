@@ -6,7 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from client.loadtest.plot import P50, P99, RATE, chart, nice_step
+from client.loadtest.plot import P50, P99, RATE, Panel, chart, nice_step
 from client.loadtest.png import Canvas
 
 
@@ -58,3 +58,13 @@ def test_axis_steps_are_round_numbers() -> None:
     assert nice_step(9.0) == 2.0
     assert nice_step(430.0) == 100.0
     assert nice_step(0.0) == 1.0
+
+
+def test_a_stretch_without_deliveries_is_a_gap_not_a_bridge() -> None:
+    c = Canvas(400, 200)
+    panel = Panel(c, 20, 180, x_max=6.0, y_max=10.0, title="")
+    panel.series([0.0, 1.0, 5.0, 6.0], [5.0, 5.0, 5.0, 5.0], P50, 2, max_gap=1.5)
+    y = panel.py(5.0)
+    assert c.get(panel.px(0.5), y) == P50
+    assert c.get(panel.px(5.5), y) == P50
+    assert c.get(panel.px(3.0), y) != P50
