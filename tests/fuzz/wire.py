@@ -73,22 +73,28 @@ class Logs:
         ]
 
 
+_logs: dict[int, Logs] = {}  # id(stack) -> its logs, while it runs
+
+
 @contextlib.asynccontextmanager
 async def start_stack(
     moto: MotoServer | None = None, **gateway_options: Any
 ) -> AsyncIterator[LocalStack]:
-    """The real service behind the local gateway on a free loopback port, logs kept."""
+    """The real service behind the local gateway on a free loopback port, logs kept
+    (`logs_of(stack)`). Two sandboxes per function: enough for the tests, cheap to start."""
     logs = Logs()
     async with local_stack(
         REPO / "serverless.yml", "dev", moto=moto, log=logs, concurrency=2, **gateway_options
     ) as stack:
-        stack.logs = logs  # type: ignore[attr-defined]  # tests read it through logs_of()
-        yield stack
+        _logs[id(stack)] = logs
+        try:
+            yield stack
+        finally:
+            del _logs[id(stack)]
 
 
 def logs_of(stack: LocalStack) -> Logs:
-    logs: Logs = stack.logs  # type: ignore[attr-defined]
-    return logs
+    return _logs[id(stack)]
 
 
 @dataclass
