@@ -26,8 +26,9 @@ The CLI starts `python -m infra` in a child process (`--mgmt-latency-ms 20 --gon
   so a user has several connections, as with several tabs), each learns its connection
   id (`whoami`), then random joined clients send `rate` messages/s in total.
 - Every `kill_every_s` a random client is killed without a close frame (TCP abort); every
-  client that closes (killed, or dropped by the gateway's --gone-rate 410) is replaced by
-  a new connection in the same room, so the population stays near `connections`.
+  client that closes (killed, or dropped by the gateway's --gone-rate 410) is replaced,
+  `reconnect_delay_s` later, by a new connection in the same room, so the population
+  stays near `connections`.
 - Every `ghost_every_s` a stale membership is written straight into DynamoDB (a
   connection id that never existed, as if its `$disconnect` never ran): the next fan-out
   into that room gets 410 and must remove it.
@@ -93,6 +94,7 @@ class SoakConfig:
     settle_s: float = 20.0  # max wait for the last acks and deliveries at the end
     open_timeout_s: float = 20.0
     max_connecting: int = 64  # connection attempts in flight at once
+    reconnect_delay_s: float = 1.0  # a closed client comes back after this
     seed: int = 0
 
     @property
@@ -312,8 +314,14 @@ class _Soak:
             self.result.dropped += 1
         c.ready.set()
         if self.churn:
+            self._spawn(self._reconnect(self.rooms.index(c.room)))
+
+    async def _reconnect(self, room_index: int) -> None:
+        # Like a real client's backoff; immediate reconnects turn a slow stack into a storm.
+        await asyncio.sleep(self.cfg.reconnect_delay_s)
+        if self.churn:
             self.result.reconnects += 1
-            self._spawn(self._open(self._new_client(self.rooms.index(c.room))))
+            await self._open(self._new_client(room_index))
 
     def _kill(self) -> None:
         live = [c for c in self.ready if c.closed_at is None and c.ws is not None]
@@ -575,6 +583,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=600.0, help="seconds of traffic")
     p.add_argument("--rate", type=float, default=10.0, help="messages/s in total")
     p.add_argument("--kill-every", type=float, default=0.5, help="seconds between kills")
+    p.add_argument("--users-per-room", type=int, default=4)
     p.add_argument("--ghost-every", type=float, default=5.0, help="seconds between ghosts")
     p.add_argument("--sample-every", type=float, default=30.0, help="seconds between RSS samples")
     p.add_argument("--gone-rate", type=float, default=0.05)
@@ -609,6 +618,7 @@ async def _main(args: argparse.Namespace) -> SoakResult:
             duration_s=args.duration,
             rate=args.rate,
             kill_every_s=args.kill_every or None,
+            users_per_room=args.users_per_room,
             ghost_every_s=args.ghost_every or None,
             sample_every_s=args.sample_every,
             seed=args.seed,
