@@ -60,17 +60,20 @@ class ChatApp:
         self.rejoining: set[str] = set()
         self.outbox: list[dict[str, Any]] = []
         self.quiet_pongs = 0
+        self.quitting = False
 
     async def run(self, inbox: asyncio.Queue[str | None]) -> int:
         typing = asyncio.create_task(self._typing(inbox))
         linked = asyncio.create_task(self._connection())
         done, _ = await asyncio.wait({typing, linked}, return_when=asyncio.FIRST_COMPLETED)
+        if typing in done:  # /quit or end of input: a clean close (the service sees 1000)
+            self.quitting = True
+            if self.ws is not None:
+                await self.ws.close()
         code = linked.result() if linked in done else 0
         for task in (typing, linked):
             task.cancel()
         await asyncio.gather(typing, linked, return_exceptions=True)
-        if self.ws is not None:
-            await self.ws.close()
         return code
 
     # -- typing ---------------------------------------------------------------------
@@ -130,6 +133,8 @@ class ChatApp:
             finally:
                 keepalive.cancel()
                 self.ws = None
+            if self.quitting:
+                return 0
             delay = self.backoff.next()
             self.out(f"! disconnected (close code {code}); reconnecting in {delay:.1f} s")
             await asyncio.sleep(delay)

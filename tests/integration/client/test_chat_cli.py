@@ -77,6 +77,7 @@ async def test_two_people_chat_with_presence_members_and_direct_messages(
     await alice.expect(rf"\* you are Alice \(alice\), connection [A-Za-z0-9_=-]+, in #{room}")
     alice.type("/quit")
     assert await alice.exit_status() == 0
+    assert "reconnecting" not in alice.output  # quitting is not a dropped connection
 
 
 async def test_history_pages_back_through_older_messages(
