@@ -65,12 +65,32 @@ def parser() -> argparse.ArgumentParser:
         "delivery (exactly once to every member of the room).",
     )
     p.add_argument("--url", default="ws://127.0.0.1:8080/dev", help="WebSocket URL")
-    p.add_argument("--connections", type=positive_int, default=100, help="connections (100)")
-    p.add_argument("--rooms", type=positive_int, default=10, help="rooms they spread over (10)")
-    p.add_argument("--rate", type=positive_float, default=50.0, help="messages/s in total (50)")
-    p.add_argument("--duration", type=positive_float, default=10.0, help="seconds of sending")
-    p.add_argument("--ramp", type=positive_float, default=200.0, help="new connections/s (200)")
-    p.add_argument("--payload", type=int, default=64, help="bytes of padding per message (64)")
+    p.add_argument(
+        "--connections", type=positive_int, metavar="N", default=100, help="connections (100)"
+    )
+    p.add_argument(
+        "--rooms", type=positive_int, metavar="R", default=10, help="rooms they spread over (10)"
+    )
+    p.add_argument(
+        "--rate",
+        type=positive_float,
+        metavar="MSGS_PER_S",
+        default=50.0,
+        help="messages/s in total (50)",
+    )
+    p.add_argument(
+        "--duration", type=positive_float, metavar="S", default=10.0, help="seconds of sending (10)"
+    )
+    p.add_argument(
+        "--ramp",
+        type=positive_float,
+        metavar="CONN_PER_S",
+        default=200.0,
+        help="new connections/s (200)",
+    )
+    p.add_argument(
+        "--payload", type=int, metavar="BYTES", default=64, help="bytes of padding per message (64)"
+    )
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--token", help="one token for every connection (for AWS)")
     auth.add_argument(
@@ -78,16 +98,22 @@ def parser() -> argparse.ArgumentParser:
         help="sign a token per connection with this secret "
         "(default: $CHAT_JWT_SECRET or the local dev secret)",
     )
-    p.add_argument("--json", type=Path, help="write the results as JSON to this file")
-    p.add_argument("--plot", type=Path, help="draw latency and throughput to this PNG")
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="write the results as JSON to this file"
+    )
+    p.add_argument(
+        "--plot", type=Path, metavar="FILE.png", help="draw latency and throughput to this PNG"
+    )
     p.add_argument(
         "--drain",
+        metavar="S",
         type=positive_float,
         default=10.0,
         help="seconds to wait for late deliveries after sending (10)",
     )
     p.add_argument(
         "--open-timeout",
+        metavar="S",
         type=positive_float,
         default=10.0,
         help="seconds for one WebSocket handshake (10)",
