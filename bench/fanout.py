@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import secrets
 import statistics
@@ -135,9 +136,7 @@ async def setup(h: Harness, members: int, room: str) -> tuple[list[Member], Memb
     joined = await asyncio.to_thread(add_memberships, h, user, room)
     if joined != members:
         raise RuntimeError(f"{joined} connections of {user} in DynamoDB, expected {members}")
-    print(
-        f"  {members} members connected and in the room in {now() - started:.1f} s", file=sys.stderr
-    )
+    print(f"  {members} members connected and in the room in {now() - started:.1f} s")
     sender_arrivals = Arrivals()
     (sender,) = await open_members(
         h.ws_url, [mint_token("sender", secret=h.secret)], sender_arrivals
@@ -202,6 +201,42 @@ async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str
     return arrivals.last_at[cmid] - t0
 
 
+def profile_posts(h: Harness, ids: list[str], room: str) -> str:
+    """CPU profile (thread CPU time) of `post_to_connection` through the handlers' own
+    client factory, one call after another: where a delivery's CPU goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from handlers.chat import aws
+
+    # What the Lambda environment would provide.
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ):
+        os.environ.setdefault(name, value)
+    client = aws.management(h.mgmt_url, configured_concurrency())
+    data = json.dumps({"type": "message", "room": room, "text": "profile"}).encode()
+    client.post_to_connection(ConnectionId=ids[0], Data=data)  # connection pool warm
+    cpu0 = time.thread_time()
+    for cid in ids:
+        client.post_to_connection(ConnectionId=cid, Data=data)
+    per_call = (time.thread_time() - cpu0) / len(ids) * 1e6
+    # Then the same under cProfile (which adds its own overhead: read the shares).
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for cid in ids:
+        client.post_to_connection(ConnectionId=cid, Data=data)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+    return f"CPU per post_to_connection, one thread, no profiler: {per_call:.0f} us\n" + (
+        out.getvalue()
+    )
+
+
 async def bench(args: argparse.Namespace, concurrency: int | None) -> dict[str, Any]:
     label = concurrency or configured_concurrency()
     print(f"fan-out concurrency {label}:", flush=True)
@@ -222,6 +257,12 @@ async def bench(args: argparse.Namespace, concurrency: int | None) -> dict[str, 
         seq = None
         if args.sequential:
             seq = await sequential(h, room, arrivals, exclude={"sender"})
+        profile = None
+        if args.profile and args.sequential:
+            store, _db, _settings = store_for(h)
+            members = store.room_members(room, int(time.time() * 1000))
+            ids = [m.connection_id for m in members if m.user.id != "sender"][: args.profile]
+            profile = await asyncio.to_thread(profile_posts, h, ids, room)
         await close_all([*crowd, sender])
     med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     return {
@@ -231,6 +272,7 @@ async def bench(args: argparse.Namespace, concurrency: int | None) -> dict[str, 
         "median": med,
         "deliveries_per_s": args.members / med["all_in_s"],
         "sequential_s": seq,
+        "profile": profile,
     }
 
 
@@ -273,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated CHAT_FANOUT_CONCURRENCY values to try (default: serverless.yml's)",
     )
     p.add_argument("--no-sequential", dest="sequential", action="store_false")
+    p.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="CPU-profile N sequential posts"
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     raise_fd_limit()
@@ -288,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(all_runs())
     print(describe())
     print(report(results, args))
+    for r in results:
+        if r["profile"]:
+            print(r["profile"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
