@@ -145,4 +145,4 @@ def machine(gw: Gateway) -> type[RuleBasedStateMachine]:
 
 
 def test_membership_agrees_with_the_model(gw: Gateway) -> None:
-    run_state_machine_as_test(machine(gw), settings=settings(examples(15), stateful_step_count=25))
+    run_state_machine_as_test(machine(gw), settings=settings(examples(10), stateful_step_count=25))
