@@ -4,9 +4,9 @@ Two tables (see docs/data-model.md for the access patterns and what each costs):
 
 connections table                              messages table
   C#{conn} / META     the connection:            R#{room} / {messageId}  a message (history)
-                      user, rooms (a set: the    D#{user}#{clientMsgId} / D
-                      reverse index), rate-limit                     the dedup claim, holding
-                      window and count                               the original frame
+                      user, rooms (a set: the    D#{user} / {clientMsgId}  the dedup claim,
+                      reverse index), rate-limit                     holding the original
+                      window and count                               frame
   R#{room} / C#{conn} a membership (recipients)
   U#{user} / C#{conn} a user's connections (direct)
 
@@ -302,8 +302,10 @@ class Store:
             "Put": {
                 "TableName": self._msgs,
                 "Item": {
-                    "pk": _s(f"D#{msg.sender.id}#{msg.client_msg_id}"),
-                    "sk": _s("D"),
+                    # Two key attributes, not one joined string: user ids and
+                    # clientMsgIds may hold "#", and "a"+"b#c" must not claim "a#b"+"c".
+                    "pk": _s(f"D#{msg.sender.id}"),
+                    "sk": _s(msg.client_msg_id),
                     "frame": _s(json.dumps(msg.frame(), separators=(",", ":"))),
                     "expiresAt": _n(now_s + self._settings.dedup_window_s),
                 },

@@ -103,3 +103,19 @@ async def test_feed_rooms_are_read_only_over_websocket_but_take_publishes(
     assert message["from"] == {"id": "alerts-bot", "name": "Alerts"}
     history = await reader.call("history", room=feed)
     assert [m["text"] for m in history["messages"]] == ["real alert"]
+
+
+async def test_a_client_msg_id_cannot_claim_another_users_message(stack: LocalStack) -> None:
+    # Dedup is per user; user ids and clientMsgIds may both contain "#", so "acme" sending
+    # "bob#m1" must not be taken for a repeat of "acme#bob" sending "m1" (and be answered
+    # with that user's direct message).
+    tenant = unique("acme")
+    victim = await open_peer(stack, f"{tenant}#bob")
+    attacker = await open_peer(stack, tenant)
+    friend = await open_peer(stack, unique("friend"))
+    secret = await victim.call("direct", to=friend.user, text="salary: 1M", clientMsgId="m1")
+    assert secret["type"] == "direct"
+    mine = await attacker.call("direct", to=friend.user, text="hello", clientMsgId="bob#m1")
+    assert mine["type"] == "direct" and mine["id"] != secret["id"]
+    assert (mine["from"]["id"], mine["text"]) == (tenant, "hello")
+    assert (await friend.expect("direct", id=mine["id"]))["text"] == "hello"
