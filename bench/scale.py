@@ -36,7 +36,9 @@ MIB = 1024 * 1024
 # -- the client process -------------------------------------------------------------------
 
 
-async def _client(url: str, secret: str, count: int, in_flight: int, prefix: str) -> None:
+async def _client(
+    url: str, secret: str, count: int, in_flight: int, prefix: str, deadline_s: float
+) -> None:
     from websockets.asyncio.client import ClientConnection, connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
@@ -73,7 +75,12 @@ async def _client(url: str, secret: str, count: int, in_flight: int, prefix: str
             conns.append(ws)
 
     started = time.time()
-    await asyncio.gather(*(one(t) for t in tokens))
+    attempts = [asyncio.ensure_future(one(t)) for t in tokens]
+    _finished, late = await asyncio.wait(attempts, timeout=deadline_s)
+    for attempt in late:  # a stack that stopped answering: count, do not wait forever
+        attempt.cancel()
+    if late:
+        errors["deadline"] = len(late)
     done = time.time()
     report = {
         "opened": len(conns),
@@ -107,7 +114,7 @@ def stack_rss(h: Harness) -> dict[str, int]:
 
 
 async def open_from_clients(
-    ws_url: str, secret: str, total: int, clients: int, in_flight: int
+    ws_url: str, secret: str, total: int, clients: int, in_flight: int, deadline_s: float = 1200
 ) -> tuple[list[asyncio.subprocess.Process], list[dict[str, Any]]]:
     """Start `clients` client processes opening `total` connections between them."""
     run = secrets.token_hex(3)
@@ -125,6 +132,7 @@ async def open_from_clients(
                 str(share),
                 str(in_flight),
                 f"scale-{run}-{k}",
+                str(deadline_s),
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -133,7 +141,7 @@ async def open_from_clients(
     reports = []
     for p in procs:
         assert p.stdout is not None
-        line = await asyncio.wait_for(p.stdout.readline(), 1800)
+        line = await asyncio.wait_for(p.stdout.readline(), deadline_s + 120)
         if not line:
             raise RuntimeError(f"client process exited: {await p.wait()}")
         reports.append(json.loads(line))
@@ -251,9 +259,9 @@ def report(rate: dict[str, Any] | None, held: dict[str, Any] | None, args: Any) 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["client"]:
-        url, secret, count, in_flight, prefix = argv[1:6]
+        url, secret, count, in_flight, prefix, deadline = argv[1:7]
         raise_fd_limit()
-        asyncio.run(_client(url, secret, int(count), int(in_flight), prefix))
+        asyncio.run(_client(url, secret, int(count), int(in_flight), prefix, float(deadline)))
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n")[0])
     p.add_argument("--rate-connections", type=int, default=2000, help="0 skips phase 1")

@@ -89,11 +89,11 @@ class SoakConfig:
     kill_every_s: float | None = 0.5  # None: no kills
     ghost_every_s: float | None = 5.0  # None: no ghosts
     sample_every_s: float = 30.0
-    ramp: float = 200.0  # new connections per second while ramping up
+    ramp: float = 50.0  # new connections per second while ramping up (at most)
     grace_s: float = 1.0  # a member closed this soon after an ack may miss that message
     settle_s: float = 20.0  # max wait for the last acks and deliveries at the end
     open_timeout_s: float = 20.0
-    max_connecting: int = 64  # connection attempts in flight at once
+    max_connecting: int = 16  # connection attempts (with their join) in flight at once
     reconnect_delay_s: float = 1.0  # a closed client comes back after this
     seed: int = 0
 
@@ -244,6 +244,8 @@ class _Soak:
     async def _open(self, c: _Client) -> bool:
         cfg = self.cfg
         token = mint_token(c.user, secret=cfg.secret, ttl_s=int(cfg.duration_s) + 3600)
+        # Connect, join and whoami under one slot: queued joins would otherwise pile up
+        # behind the function's sandboxes until API Gateway's 29 s timeout.
         async with self.connecting:
             try:
                 c.ws = await connect(
@@ -259,15 +261,15 @@ class _Soak:
                 self.errors[f"connect: {type(exc).__name__}"] += 1
                 c.closed_at = now()
                 return False
-        self._spawn(self._read(c, c.ws))
-        with contextlib.suppress(ConnectionClosed):
-            await c.ws.send(protocol.encode(protocol.join(c.room)))
-            await c.ws.send('{"action":"whoami"}')
-        try:
-            await asyncio.wait_for(c.ready.wait(), cfg.open_timeout_s)
-        except TimeoutError:
-            self.errors["join_timeout"] += 1
-            return False
+            self._spawn(self._read(c, c.ws))
+            with contextlib.suppress(ConnectionClosed):
+                await c.ws.send(protocol.encode(protocol.join(c.room)))
+                await c.ws.send('{"action":"whoami"}')
+            try:
+                await asyncio.wait_for(c.ready.wait(), cfg.open_timeout_s)
+            except TimeoutError:
+                self.errors["join_timeout"] += 1
+                return False
         if c.closed_at is None:
             self.ready.append(c)
         return True

@@ -36,6 +36,7 @@ from bench.harness import ROOT, running_harness
 from bench.machine import describe
 from bench.peer import checks
 from bench.peer.offline import running_offline
+from bench.procs import cmdline, descendants, rss_bytes
 from bench.scale import drop_clients, open_from_clients, summarize
 from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
@@ -45,8 +46,11 @@ ECHO = ROOT / "tests" / "echo_service" / "serverless.yml"
 LOADS = (
     # connections, rooms, messages/s: 10 and 20 members per room
     (50, 5, 10.0),
-    (100, 5, 40.0),
+    (100, 5, 20.0),
 )
+# serverless-offline starts a Python process per concurrent invocation and never stops
+# them; past this many, a load is cut short (the machine is shared).
+MAX_PROCESSES = 150
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Target:
     mgmt_url: str
     dynamodb_endpoint: str
     secret: str
+    pid: int  # the emulator's own process; its descendants are its Lambda processes
 
 
 @contextlib.asynccontextmanager
@@ -81,12 +86,30 @@ async def peer_stack(shim: bool, log: Path) -> AsyncIterator[Target]:
                 off.mgmt_url,
                 moto.endpoint,
                 secret,
+                off.pid,
             )
     finally:
         await moto.close()
 
 
 async def loadtest(t: Target, connections: int, rooms: int, rate: float, secs: float) -> Any:
+    """client.loadtest against `t`, watching how many processes and how much memory the
+    emulator uses meanwhile (and cutting the load short past MAX_PROCESSES)."""
+    peak = {"processes": 0, "rss_mib": 0.0}
+    proc: asyncio.subprocess.Process | None = None
+
+    async def watch() -> None:
+        while True:
+            # Ours: gateway + sandboxes, not its moto (the peer's moto is not its child).
+            pids = [p for p in [t.pid, *descendants(t.pid)] if "infra.dynamo" not in cmdline(p)]
+            peak["processes"] = max(peak["processes"], len(pids))
+            peak["rss_mib"] = max(peak["rss_mib"], sum(rss_bytes(p) for p in pids) / 2**20)
+            if len(pids) > MAX_PROCESSES and proc is not None and proc.returncode is None:
+                peak["cut_short"] = True
+                proc.terminate()
+            await asyncio.sleep(0.5)  # sampling
+
+    watcher = asyncio.create_task(watch())
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         cmd = [
             sys.executable,
@@ -114,15 +137,23 @@ async def loadtest(t: Target, connections: int, rooms: int, rate: float, secs: f
             out.name,
             "--quiet",
         ]
-        await asyncio.to_thread(subprocess.run, cmd, cwd=ROOT, capture_output=True)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        await proc.wait()
+        watcher.cancel()
         text = await asyncio.to_thread(Path(out.name).read_text)
-    return json.loads(text) if text.strip() else {"ok": False, "error": "no result"}
+    result: dict[str, Any] = (
+        json.loads(text) if text.strip() else {"ok": False, "error": "no result"}
+    )
+    result["emulator"] = peak
+    return result
 
 
 async def connect_rate(t: Target, total: int) -> dict[str, Any]:
     # 10 handshakes in flight: serverless-offline starts one Python process per
     # concurrent invocation, so more would mostly measure process spawning and RAM.
-    procs, reports = await open_from_clients(t.ws_url, t.secret, total, 2, 5)
+    procs, reports = await open_from_clients(t.ws_url, t.secret, total, 2, 5, deadline_s=90)
     await drop_clients(procs)
     return summarize(reports, {}, 1.0)
 
@@ -158,7 +189,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         running_harness(log=logs / "ours.log") as h,
         peer_stack(shim=True, log=logs / "offline-shim.log") as peer,
     ):
-        ours = Target("ours (python -m infra)", h.ws_url, h.mgmt_url, h.dynamodb_endpoint, h.secret)
+        ours = Target(
+            "ours (python -m infra)", h.ws_url, h.mgmt_url, h.dynamodb_endpoint, h.secret, h.pid
+        )
         targets = {"ours": ours, "peer": peer}
         result["names"] = {k: t.name for k, t in targets.items()}
         for t in targets.values():  # warm both: first invocations start processes
@@ -170,6 +203,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"load {connections}/{rooms}/{rate:g} on {k}", file=sys.stderr)
                 row[k] = await loadtest(t, connections, rooms, rate, args.duration)
             result["load"].append(row)
+            if args.json:
+                args.json.write_text(json.dumps(result, indent=2) + "\n")
         result["connect"] = {}
         for k, t in targets.items():
             print(f"connect rate on {k}", file=sys.stderr)
@@ -206,6 +241,12 @@ def report(r: dict[str, Any]) -> str:
                 f"{label:26} {k:6} {x.get('throughput_per_s', 0):8.1f} "
                 f"{lat.get('p50') or float('nan'):8.1f} {lat.get('p99') or float('nan'):8.1f} "
                 f"{x.get('lost', '?'):>6} {x.get('errors') or 'none'}"
+            )
+            em = x.get("emulator", {})
+            lines.append(
+                f"{'':26} {'':6} emulator peak: {em.get('processes')} processes, "
+                f"{em.get('rss_mib', 0):.0f} MiB RSS"
+                + ("; CUT SHORT (too many processes)" if em.get("cut_short") else "")
             )
         o, p = row["ours"], row["peer"]
         throughput = _ratio(o.get("throughput_per_s"), p.get("throughput_per_s"))
