@@ -542,10 +542,10 @@ class _Soak:
         self.result.stale, self.result.stale_ghosts = stale, stale_ghosts
 
     async def _close(self) -> None:
-        await asyncio.gather(
-            *(c.ws.close() for c in self.clients if c.ws is not None and c.closed_at is None),
-            return_exceptions=True,
-        )
+        closing = [c for c in self.clients if c.ws is not None and c.closed_at is None]
+        for c in closing:
+            c.closed_at = now()  # our own close: not "dropped by the service"
+        await asyncio.gather(*(c.ws.close() for c in closing if c.ws), return_exceptions=True)
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
