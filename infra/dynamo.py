@@ -201,6 +201,18 @@ def provision(
 # -- the server process ----------------------------------------------------------------------
 
 
+def _stop_tracking_models() -> None:
+    """moto keeps every model object it ever creates (for its dashboard) until a reset:
+    every overwritten item, every table copy TransactWriteItems makes for rollback.
+    A long run grew the server by gigabytes; without the registry they are freed."""
+    from moto.core.common_models import BaseModel
+
+    def untracked(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    BaseModel.__new__ = untracked  # type: ignore[method-assign]
+
+
 def _serve(host: str) -> None:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -220,6 +232,7 @@ def _serve(host: str) -> None:
                 self.backends[host] = super().get_backend_for_host(host)
             return self.backends[host]
 
+    _stop_tracking_models()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = Dispatcher(create_backend_app)
     # moto's backends are not thread-safe: TransactWriteItems deep-copies a table while
