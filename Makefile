@@ -29,7 +29,7 @@ bench: $(VENV_STAMP)
 	$(PY) -m bench.cold_import --samples 10
 	$(PY) -m bench.fanout --rounds 3
 	$(PY) -m bench.scale --rate-connections 1000 --idle 2000
-	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10
+	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
 
 $(VENV_STAMP): pyproject.toml
 	test -x .venv/bin/python || python3 -m venv .venv
