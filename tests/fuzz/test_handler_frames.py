@@ -107,7 +107,8 @@ def check_answer(frame: Any, reply: dict[str, Any]) -> None:
     else:
         assert isinstance(action, str) and action in ANSWERS, (frame, reply)
         assert reply["type"] == ANSWERS[action], (frame, reply)
-    json.dumps(reply, ensure_ascii=False).encode()  # deliverable: valid UTF-8 JSON
+    # Deliverable to any client: strict JSON (no NaN / Infinity) that encodes as UTF-8.
+    json.dumps(reply, ensure_ascii=False, allow_nan=False).encode()
 
 
 def send_any(gw: Gateway, conn: str, frame: Any) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def new_user(gw: Gateway) -> tuple[str, str]:
 @example(value={"action": "send", "room": "lobby", "text": "\ud800"})
 @example(value={"action": "\udc00"})
 @example(value={"action": "direct", "to": "\ud83d", "text": "hi"})
-def test_any_json_value_is_answered_with_an_error_frame(gw: Gateway, value: Any) -> None:
+def test_any_json_value_is_answered_by_its_action_or_an_error(gw: Gateway, value: Any) -> None:
     _, conn = new_user(gw)
     reply = send_any(gw, conn, value)
     if not isinstance(value, dict):
