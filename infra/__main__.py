@@ -117,7 +117,8 @@ async def serve(args: argparse.Namespace, web_dir: Path | None) -> None:
         cert=cert,
         log=None if args.quiet else _print_log,
         concurrency=args.concurrency,
-        warm=True,  # the first connection should not wait for cold starts
+        # Every sandbox up front: a burst of connections should not wait for cold starts.
+        warm=args.concurrency,
         **options,
     ) as stack:
         print(banner(stack, web=web), flush=True)

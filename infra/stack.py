@@ -107,7 +107,7 @@ async def local_stack(
     cert: CertFiles | None = None,
     log: LogSink | None = print_log,
     concurrency: int = DEFAULT_CONCURRENCY,
-    warm: bool = False,
+    warm: bool | int = False,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
     """Start the stack for `service` (a serverless.yml); stop all of it on exit.
@@ -115,7 +115,8 @@ async def local_stack(
     `moto`: a running embedded server to use (it is reset, not stopped); by default one is
     started. `dynamodb_endpoint`: use that DynamoDB instead (tables created if missing).
     `tls` (or `cert`): wss/https with a self-signed certificate the sandboxes trust.
-    `warm`: start one sandbox per function before returning. Other keyword arguments are
+    `warm`: start sandboxes before returning: True for one per function, a number for
+    that many (up to each function's concurrency). Other keyword arguments are
     `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.gateway.server import GatewayOptions, GatewayServer
@@ -184,7 +185,7 @@ async def local_stack(
                 ssm_endpoint=moto.endpoint,
                 dummy_credentials=dynamodb_endpoint is None,
             ),
-            runtime.warm() if warm else asyncio.sleep(0),
+            runtime.warm(sandboxes=int(warm)) if warm else asyncio.sleep(0),
         )
         yield stack
 

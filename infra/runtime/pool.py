@@ -95,6 +95,7 @@ class _FunctionPool:
     def __init__(self, runtime: LambdaRuntime, fn: FunctionSpec, cap: int) -> None:
         self.runtime = runtime
         self.fn = fn
+        self.cap = cap
         self.slots = asyncio.Semaphore(cap)
         self.idle: list[_Sandbox] = []
         self.busy: set[_Sandbox] = set()
@@ -230,20 +231,24 @@ class LambdaRuntime:
         pool = self._pools[function]
         return sorted(s.pid for s in [*pool.idle, *pool.busy])
 
-    async def warm(self, *functions: str) -> None:
-        """Start one sandbox for each function named (all when none is), as a cold start."""
+    async def warm(self, *functions: str, sandboxes: int = 1) -> None:
+        """Start sandboxes for each function named (all when none is) until it has
+        `sandboxes` of them (at most its concurrency), as cold starts. Warming to the cap
+        keeps a burst of connections from paying a cold start per extra sandbox."""
         names = functions or tuple(self._pools)
 
-        async def one(name: str) -> None:
-            pool = self._pools[name]
+        async def one(pool: _FunctionPool) -> None:
             async with pool.slots:
-                if pool.idle:
-                    return
                 sandbox = await self._spawn(pool.fn)
                 if isinstance(sandbox, _Sandbox):
                     pool.idle.append(sandbox)
 
-        await asyncio.gather(*(one(n) for n in names))
+        starts = []
+        for name in names:
+            pool = self._pools[name]
+            missing = min(sandboxes, pool.cap) - len(pool.idle) - len(pool.busy)
+            starts += [one(pool) for _ in range(missing)]
+        await asyncio.gather(*starts)
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Stop every sandbox: SIGKILL, as Lambda ends a sandbox (or stdin EOF and

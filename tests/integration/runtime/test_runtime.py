@@ -232,3 +232,16 @@ async def test_close_stops_every_sandbox(runtime: LambdaRuntime) -> None:
     assert all(alive(pid) for pid in pids)
     await runtime.close()
     assert not any(alive(pid) for pid in pids)
+
+
+async def test_warming_to_the_cap_starts_that_many_sandboxes_once(runtime: LambdaRuntime) -> None:
+    await runtime.warm("echo", sandboxes=3)
+    pids = runtime.sandbox_pids("echo")
+    assert len(pids) == 3 and all(alive(p) for p in pids)
+    await runtime.warm("echo", sandboxes=3)  # already warm: nothing more starts
+    assert runtime.sandbox_pids("echo") == pids
+    await runtime.warm("echo", sandboxes=99)  # never past the function's concurrency (4)
+    assert len(runtime.sandbox_pids("echo")) == 4
+    results = await asyncio.gather(*(runtime.invoke("echo", {"n": i}) for i in range(4)))
+    assert {r.result["pid"] for r in results} <= set(runtime.sandbox_pids("echo"))
+    assert all(r.result["invocations"] == 1 for r in results)  # each warm sandbox served one
