@@ -221,7 +221,7 @@ def _serve(host: str) -> None:
     )
     from werkzeug.serving import make_server
 
-    from infra import moto_transactions
+    from infra import moto_speedups
 
     class Dispatcher(DomainDispatcherApplication):
         """moto's dispatcher, remembering which backend serves a host: its lookup scans
@@ -235,7 +235,7 @@ def _serve(host: str) -> None:
             return self.backends[host]
 
     _stop_tracking_models()
-    moto_transactions.install()
+    moto_speedups.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = Dispatcher(create_backend_app)
     # moto's backends are not thread-safe: TransactWriteItems deep-copies a table while

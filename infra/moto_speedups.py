@@ -1,0 +1,160 @@
+"""Costs in moto's DynamoDB removed for the embedded server (none changes an answer).
+
+1. Query. For a table (not index) Query, moto sorts every item of the table and then
+   keeps those of the one partition asked for: each Query cost O(table), so the chat got
+   slower the more rooms, connections and messages it held. Here a table Query looks at
+   its partition only (moto then sorts that by range key, as before).
+
+2. TransactWriteItems. moto deep-copies every table a transaction names, before it
+   runs, to roll back on failure: a cost that grows with the table, paid by every
+   transaction (each chat join, each `send` with a clientMsgId). Here only the items the
+   transaction touches are saved, and restored when it is cancelled. That is equivalent
+   because the server applies one request at a time (`infra.dynamo`), as DynamoDB
+   applies a transaction atomically.
+
+3. Responses. moto serializes every attribute value by walking botocore's shape model,
+   member by member: a fifth of its time here. An item's values are already in
+   DynamoDB's JSON form, so they are written as they are (binary values, which need
+   base64, still go the long way).
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any
+
+
+def install() -> None:
+    """Patch moto's DynamoDB in this process (the `python -m infra.dynamo` server)."""
+    _partition_queries()
+    _item_rollback()
+    _plain_attribute_values()
+
+
+_PLAIN_TYPES = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS", "L", "M"})
+
+
+def _is_plain(value: Any) -> bool:
+    """A DynamoDB JSON attribute value with no binary part anywhere inside."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    kind, inner = next(iter(value.items()))
+    if kind not in _PLAIN_TYPES:
+        return False
+    if kind == "L":
+        return isinstance(inner, list) and all(_is_plain(v) for v in inner)
+    if kind == "M":
+        return isinstance(inner, dict) and all(_is_plain(v) for v in inner.values())
+    return True
+
+
+def _plain_attribute_values() -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    if getattr(BaseJSONSerializer._serialize_type_structure, "_plain_values", False):
+        return
+    structure = BaseJSONSerializer._serialize_type_structure
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if shape.name == "AttributeValue" and _is_plain(value):
+            self._default_serialize(serialized, value, shape, key)
+            return
+        structure(self, serialized, value, shape, key)
+
+    serialize_structure._plain_values = True  # type: ignore[attr-defined]
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+
+def _partition_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_partition_only", False):
+        return
+    query, all_items = Table.query, Table.all_items
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto's backend passes index_name as the 8th positional argument.
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None or not self.range_key_attr:
+            return query(self, hash_key, *args, **kwargs)
+        self._wschat_partition = hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            self._wschat_partition = None
+
+    def items_for_query(self: Any) -> Any:
+        partition = getattr(self, "_wschat_partition", None)
+        if partition is None:
+            return all_items(self)
+        return list(self.items.get(partition, {}).values())
+
+    partition_query._partition_only = True  # type: ignore[attr-defined]
+    Table.query = partition_query  # type: ignore[method-assign]
+    Table.all_items = items_for_query  # type: ignore[method-assign]
+
+
+def _item_rollback() -> None:
+    from moto.dynamodb import models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    if getattr(DynamoDBBackend.transact_write_items, "_item_rollback", False):
+        return
+
+    # moto's own rollback copy becomes the table itself (so its "restore" is a no-op);
+    # every other deepcopy in the module stays a real one.
+    shim = types.SimpleNamespace(
+        **{n: getattr(copy, n) for n in dir(copy) if not n.startswith("__")}
+    )
+    shim.deepcopy = lambda obj, memo=None: (
+        obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+    )
+    models.copy = shim  # type: ignore[attr-defined, assignment]
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[Any, Any, Any, Any]] = []
+        for entry in transact_items:
+            if len(entry) != 1:
+                continue  # moto refuses it before changing anything
+            op = next(iter(entry.values()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in key:
+                continue
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = None
+            if table.range_key_attr is not None:
+                if table.range_key_attr not in key:
+                    continue
+                range_key = DynamoType(key[table.range_key_attr])
+            current = table.get_item(hash_key, range_key)
+            saved.append((table, hash_key, range_key, copy.deepcopy(current)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(saved):
+                _restore(table, hash_key, range_key, item)
+            raise
+
+    transact_write_items._item_rollback = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    if item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items.setdefault(hash_key, {})[range_key] = item
