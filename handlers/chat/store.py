@@ -171,10 +171,16 @@ class Store:
         old = resp.get("Attributes")
         if not old:
             return None
-        conn = self._connection(conn_id, old)
-        keys = [{"pk": _s(f"U#{conn.user.id}"), "sk": _s(f"C#{conn_id}")}]
-        keys += [{"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")} for room in sorted(conn.rooms)]
-        self._batch_write(self._conns, [{"DeleteRequest": {"Key": k}} for k in keys])
+        rooms = sorted(old.get("rooms", {}).get("SS", ()))
+        keys = [{"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")} for room in rooms]
+        conn = None
+        # A join whose write lands after $disconnect leaves a record holding only `rooms`:
+        # no user to announce or to unindex, but its memberships go all the same.
+        if "uid" in old:
+            conn = self._connection(conn_id, old)
+            keys.append({"pk": _s(f"U#{conn.user.id}"), "sk": _s(f"C#{conn_id}")})
+        if keys:
+            self._batch_write(self._conns, [{"DeleteRequest": {"Key": k}} for k in keys])
         return conn
 
     def drop_gone(self, conn_id: str, room: str | None = None) -> None:
@@ -211,8 +217,15 @@ class Store:
                     "Update": {
                         "TableName": self._conns,
                         "Key": _conn_key(conn_id),
-                        "UpdateExpression": "ADD rooms :r",
-                        "ExpressionAttributeValues": {":r": {"SS": [room]}},
+                        # Should $disconnect have removed the record meanwhile, what this
+                        # recreates still expires.
+                        "UpdateExpression": (
+                            "ADD rooms :r SET expiresAt = if_not_exists(expiresAt, :exp)"
+                        ),
+                        "ExpressionAttributeValues": {
+                            ":r": {"SS": [room]},
+                            ":exp": _n(self._conn_expiry(now_ms)),
+                        },
                     }
                 },
             ]

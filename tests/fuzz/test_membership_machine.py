@@ -1,7 +1,7 @@
 """A hypothesis state machine over the handlers: users with several connections join,
 leave, send, ask for members, disconnect, or go stale (their Management API POST answers
-410, as when `$disconnect` never ran); the service must agree with a simple model at
-every step.
+410, as when `$disconnect` never ran), or leave while a join is running; the service
+must agree with a simple model at every step, and never answer `internal`.
 
 - whoami lists exactly the rooms the connection joined and has not left;
 - members lists every user with a live connection in the room, and nobody else but stale
@@ -26,6 +26,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from handlers.chat.model import User
+from handlers.chat.store import Store
 from tests.functional.conftest import Gateway
 from tests.fuzz.profiles import examples
 
@@ -117,6 +119,27 @@ def machine(gw: Gateway) -> type[RuleBasedStateMachine]:
         def disconnect(self, conn: str) -> None:
             gw.disconnect(conn)
             del self.model.rooms[conn], self.model.user[conn]
+
+        @rule(conn=consumes(live), room=st.integers(0, 2))
+        def join_racing_disconnect(self, conn: str, room: int) -> None:
+            """The client leaves while its join runs: $disconnect lands between the join's
+            read and its write (a connection's invocations run concurrently)."""
+            name = self.room_names[room]
+            original = Store.add_membership
+
+            def racing(store: Store, conn_id: str, user: User, room: str, now_ms: int) -> None:
+                Store.add_membership = original  # type: ignore[method-assign]
+                gw.disconnect(conn)
+                original(store, conn_id, user, room, now_ms)
+
+            Store.add_membership = racing  # type: ignore[method-assign,assignment]
+            try:
+                self._answer(conn, action="join", room=name)
+            finally:
+                Store.add_membership = original  # type: ignore[method-assign]
+            gw.stale.add(conn)  # the socket is gone: POSTs answer 410
+            self.model.rooms[conn] = {name}  # what the late write left, until a fan-out
+            self.model.stale.add(conn)
 
         @rule(conn=consumes(live))
         def go_stale(self, conn: str) -> None:
