@@ -116,19 +116,26 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(samples: int) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for module, env in handler_environments().items():
+    envs = handler_environments()
+    walls: dict[str, list[float]] = {m: [] for m in envs}
+    splits: dict[str, list[dict[str, float]]] = {m: [] for m in envs}
+    for module, env in envs.items():
         timed_import(module, env)  # warm the OS page cache and .pyc files once
-        walls = [timed_import(module, env) for _ in range(samples)]
-        splits = [import_breakdown(module, env) for _ in range(samples)]
+    # Round-robin over the modules, so a busy minute on a shared machine hits them alike.
+    for _ in range(samples):
+        for module, env in envs.items():
+            walls[module].append(timed_import(module, env))
+            splits[module].append(import_breakdown(module, env))
+    results: dict[str, Any] = {}
+    for module in envs:
         shares = {
-            group: statistics.median(s.get(group, 0.0) / s["total"] for s in splits)
+            group: statistics.median(s.get(group, 0.0) / s["total"] for s in splits[module])
             for group in (*GROUPS, "other")
         }
         results[module] = {
-            "median_ms": round(statistics.median(walls) * 1000, 1),
-            "p90_ms": round(percentile(walls, 90) * 1000, 1),
-            "min_ms": round(min(walls) * 1000, 1),
+            "median_ms": round(statistics.median(walls[module]) * 1000, 1),
+            "p90_ms": round(percentile(walls[module], 90) * 1000, 1),
+            "min_ms": round(min(walls[module]) * 1000, 1),
             "share": {k: round(v, 3) for k, v in shares.items()},
         }
     return results
