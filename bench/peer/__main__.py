@@ -44,8 +44,9 @@ from infra.dynamo import provision, start_moto
 
 ECHO = ROOT / "tests" / "echo_service" / "serverless.yml"
 LOADS = (
-    # connections, rooms, messages/s: 10 and 20 members per room
+    # connections, rooms, messages/s: 10 and 20 members per room; 100 to 400 deliveries/s
     (50, 5, 10.0),
+    (50, 5, 20.0),
     (100, 5, 20.0),
 )
 # serverless-offline starts a Python process per concurrent invocation and never stops
