@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from websockets.exceptions import InvalidHandshake
+
 from bench.harness import ROOT, running_harness
 from bench.machine import describe
 from bench.peer import checks
@@ -161,10 +163,15 @@ async def connect_rate(t: Target, total: int) -> dict[str, Any]:
 
 async def probes(t: Target) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    out["stale member"] = await checks.stale_member(t.ws_url, t.secret, t.dynamodb_endpoint)
-    out["clean close"] = await checks.clean_close_leaves_room(
-        t.ws_url, t.secret, t.dynamodb_endpoint
-    )
+    ws_probes = {
+        "stale member": checks.stale_member,
+        "clean close": checks.clean_close_leaves_room,
+    }
+    for name, probe in ws_probes.items():
+        try:
+            out[name] = await probe(t.ws_url, t.secret, t.dynamodb_endpoint)
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            out[name] = {"ok": False, "outcome": f"could not connect: {exc}"}
     out["GET unknown id"] = await asyncio.to_thread(checks.unknown_id_get, t.mgmt_url)
     return out
 
@@ -210,6 +217,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for k, t in targets.items():
             print(f"connect rate on {k}", file=sys.stderr)
             result["connect"][k] = await connect_rate(t, args.connect)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
         result["probes"] = {}
         for k, t in targets.items():
             result["probes"][k] = await probes(t)
