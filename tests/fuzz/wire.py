@@ -18,6 +18,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from client.protocol import ERROR_CODES as PROTOCOL_ERROR_CODES
 from infra.dynamo import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
@@ -26,18 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 Frame = dict[str, Any]
 
 # protocol.md's error codes a client may legitimately get; `internal` is a bug.
-ERROR_CODES = frozenset(
-    {
-        "bad_request",
-        "unknown_action",
-        "invalid_room",
-        "too_large",
-        "not_member",
-        "read_only",
-        "rate_limited",
-        "user_offline",
-    }
-)
+ERROR_CODES = frozenset(PROTOCOL_ERROR_CODES) - {"internal"}
 # The frame type that answers each action.
 ANSWERS = {
     "join": "joined",
