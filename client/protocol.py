@@ -64,20 +64,19 @@ def leave(room: str) -> dict[str, Any]:
 def send(
     room: str, text: str | None = None, data: Any = None, client_msg_id: str | None = None
 ) -> dict[str, Any]:
-    frame: dict[str, Any] = {"action": "send", "room": room}
-    if text is not None:
-        frame["text"] = text
-    if data is not None:
-        frame["data"] = data
-    if client_msg_id is not None:
-        frame["clientMsgId"] = client_msg_id
-    return frame
+    return _with_body({"action": "send", "room": room}, text, data, client_msg_id)
 
 
 def direct(
     to: str, text: str | None = None, data: Any = None, client_msg_id: str | None = None
 ) -> dict[str, Any]:
-    frame: dict[str, Any] = {"action": "direct", "to": to}
+    return _with_body({"action": "direct", "to": to}, text, data, client_msg_id)
+
+
+def _with_body(
+    frame: dict[str, Any], text: str | None, data: Any, client_msg_id: str | None
+) -> dict[str, Any]:
+    """The optional fields `send` and `direct` share."""
     if text is not None:
         frame["text"] = text
     if data is not None:
