@@ -169,7 +169,9 @@ class ChatService:
         before = len(out.deliveries.gone)
         frame = self._post(out, msg, conn_id, targets | own)
         gone = set(out.deliveries.gone[before:])
-        if frame.get("id") == msg.id and targets - {conn_id} and targets - {conn_id} <= gone:
+        # A new message (not a dedup replay) none of whose recipients on `to`'s side was live.
+        remote = targets - {conn_id}
+        if frame.get("id") == msg.id and remote and remote <= gone:
             raise UserOffline(f"user '{to}' has no open connection")
         return frame
 
