@@ -14,8 +14,9 @@ from .chat import aws
 from .chat.errors import ChatError, RateLimited
 from .chat.fanout import FanOut
 from .chat.model import encode, error_frame
-from .chat.service import ChatService, Outcome
+from .chat.service import ChatService, Outcome, Sharding
 from .chat.settings import Settings
+from .chat.shards import LambdaHandOff
 from .chat.store import Store
 
 
@@ -25,16 +26,26 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def chat_service(context: LambdaContext, domain_name: str | None, stage: str | None) -> ChatService:
-    """The chat domain wired to DynamoDB and to this API's Management endpoint."""
+def chat_service(
+    context: LambdaContext,
+    domain_name: str | None = None,
+    stage: str | None = None,
+    endpoint: str | None = None,
+) -> ChatService:
+    """The chat domain wired to DynamoDB, to this API's Management endpoint (the event's
+    own API, or `endpoint` when given) and, when configured, to the fan-out function."""
     conf = settings()
-    endpoint = aws.management_endpoint(conf.management_endpoint, domain_name, stage)
+    endpoint = aws.management_endpoint(endpoint or conf.management_endpoint, domain_name, stage)
     fanout = FanOut(
         aws.management(endpoint, conf.fanout_concurrency),
         conf.fanout_concurrency,
         remaining_ms=context.get_remaining_time_in_millis,
     )
-    return ChatService(Store(aws.dynamodb(), conf), fanout)
+    sharding = None
+    if conf.fanout_function:
+        hand_off = LambdaHandOff(aws.lambda_client(), conf.fanout_function, endpoint)
+        sharding = Sharding(hand_off, conf.fanout_shard_size)
+    return ChatService(Store(aws.dynamodb(), conf), fanout, sharding=sharding)
 
 
 def record(metrics: Metrics, out: Outcome) -> None:
@@ -48,6 +59,8 @@ def record(metrics: Metrics, out: Outcome) -> None:
         metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(d.gone))
     if d.failed:
         metrics.add_metric(name="FailedDeliveries", unit=MetricUnit.Count, value=d.failed)
+    if d.handed_off:
+        metrics.add_metric(name="HandedOffDeliveries", unit=MetricUnit.Count, value=d.handed_off)
     if d.delivered or d.gone or d.failed:
         metrics.add_metric(name="FanOutTime", unit=MetricUnit.Milliseconds, value=d.elapsed_ms)
 

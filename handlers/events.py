@@ -60,3 +60,12 @@ class DisconnectEvent(APIGatewayWebSocketDisconnectEventModel):
 
 class PublishEvent(APIGatewayProxyEventV2Model):
     """POST /rooms/{room}/messages on the HTTP API (payload format 2.0)."""
+
+
+class FanOutEvent(BaseModel):
+    """One shard of a room's fan-out, from `chat.shards.shard_event` (an async invoke)."""
+
+    room: str = Field(min_length=1)
+    payload: str = Field(min_length=1)
+    connection_ids: list[str] = Field(alias="connectionIds", min_length=1)
+    endpoint: str | None = None  # the Management API of the API the message came through

@@ -1,6 +1,8 @@
 """POST /rooms/{room}/messages (HTTP API): server-side events and dashboard feeds.
 
-202 {"id", "delivered"}; 400 for a bad body or room name; 413 over the message limits.
+202 {"id", "delivered", "queued"} (queued: members of a large room whose delivery was
+handed to the fan-out function, still under way); 400 for a bad body or room name; 413
+over the message limits.
 The publisher (from the authorizer's context) is the message's `from`.
 """
 
@@ -56,7 +58,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         code = exc.code if isinstance(exc, ChatError) else "bad_request"
         status = 413 if isinstance(exc, TooLarge) else 400
         return respond(status, {"code": code, "message": getattr(exc, "message", str(exc))})
-    message_id, out = chat_service(context, None, None).publish(room, publisher, body)
+    message_id, out = chat_service(context).publish(room, publisher, body)
     record(metrics, out)
-    logger.info("published", extra={"room": room, "delivered": out.deliveries.delivered})
-    return respond(202, {"id": message_id, "delivered": out.deliveries.delivered})
+    d = out.deliveries
+    logger.info("published", extra={"room": room, "delivered": d.delivered, "queued": d.handed_off})
+    return respond(202, {"id": message_id, "delivered": d.delivered, "queued": d.handed_off})

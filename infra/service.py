@@ -77,6 +77,10 @@ class ServiceSpec:
     # SSM parameters the service reads at run time, name -> local value (see infra.config).
     parameters: Mapping[str, str] = field(default_factory=dict)
 
+    def deployed_name(self, function: str) -> str:
+        """The Lambda function's name as the framework deploys it: service-stage-key."""
+        return f"{self.service}-{self.stage}-{function}"
+
 
 @dataclass(frozen=True)
 class Invocation:

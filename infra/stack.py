@@ -108,6 +108,7 @@ async def local_stack(
     log: LogSink | None = print_log,
     concurrency: int = DEFAULT_CONCURRENCY,
     warm: bool | int = False,
+    environment: Mapping[str, str] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
     """Start the stack for `service` (a serverless.yml); stop all of it on exit.
@@ -116,7 +117,9 @@ async def local_stack(
     started. `dynamodb_endpoint`: use that DynamoDB instead (tables created if missing).
     `tls` (or `cert`): wss/https with a self-signed certificate the sandboxes trust.
     `warm`: start sandboxes before returning: True for one per function, a number for
-    that many (up to each function's concurrency). Other keyword arguments are
+    that many (up to each function's concurrency). `environment`: variables set in every
+    sandbox over serverless.yml's (a setting tried without editing the file). Other
+    keyword arguments are
     `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.gateway.server import GatewayOptions, GatewayServer
@@ -136,16 +139,17 @@ async def local_stack(
                 cert_dir, hosts=tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
             )
 
-        environment = {
+        sandbox_env = {
             "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
             "AWS_ENDPOINT_URL_SSM": moto.endpoint,
         }
         if cert is not None:
-            environment["AWS_CA_BUNDLE"] = str(cert.cert)
+            sandbox_env["AWS_CA_BUNDLE"] = str(cert.cert)
+        sandbox_env.update(environment or {})
         runtime = LambdaRuntime(
             spec,
             root=service.parent,
-            environment=environment,
+            environment=sandbox_env,
             credentials=_passthrough_credentials() if dynamodb_endpoint else None,
             default_concurrency=concurrency,
             log=log,
@@ -176,6 +180,8 @@ async def local_stack(
         )
         # Known only now that the gateway is bound; sandboxes start after this.
         runtime.environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = stack.mgmt_url
+        # Functions that invoke others (the chat's large fan-outs) reach infra.lambda_api.
+        runtime.environment["AWS_ENDPOINT_URL_LAMBDA"] = gateway.base_url
         # Cold starts (CPU in the sandboxes) overlap table creation (moto's first requests).
         await asyncio.gather(
             asyncio.to_thread(

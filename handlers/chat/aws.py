@@ -17,10 +17,12 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
 
 _lock = threading.Lock()
 _dynamodb: DynamoDBClient | None = None
 _management: dict[str | None, ApiGatewayManagementApiClient] = {}
+_lambda: LambdaClient | None = None
 
 MANAGEMENT_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
 
@@ -77,3 +79,20 @@ def management(endpoint: str | None, concurrency: int) -> ApiGatewayManagementAp
                 )
             _management[endpoint] = client
         return client
+
+
+def lambda_client() -> LambdaClient:
+    """For handing fan-out shards to the fan-out function (asynchronous invokes)."""
+    global _lambda
+    with _lock:
+        if _lambda is None:
+            _lambda = boto3.client(
+                "lambda",
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=2,
+                    read_timeout=5,
+                    max_pool_connections=8,
+                ),
+            )
+        return _lambda

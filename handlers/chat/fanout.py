@@ -31,19 +31,22 @@ class Deliveries:
     gone: list[str] = field(default_factory=list)
     failed: int = 0  # errors other than gone, and deliveries skipped near the deadline
     elapsed_ms: float = 0.0
+    handed_off: int = 0  # recipients whose delivery another invocation took over
 
     def merge(self, other: Deliveries) -> None:
         self.delivered += other.delivered
         self.gone.extend(other.gone)
         self.failed += other.failed
         self.elapsed_ms += other.elapsed_ms
+        self.handed_off += other.handed_off
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _pool(size: int) -> ThreadPoolExecutor:
+def thread_pool(size: int) -> ThreadPoolExecutor:
+    """A pool of `size` threads, shared by every use of that size in this container."""
     with _pools_lock:
         pool = _pools.get(size)
         if pool is None:
@@ -86,7 +89,7 @@ class FanOut:
         if len(connection_ids) == 1:
             one(next(iter(connection_ids)))  # no thread hop for the common single delivery
         else:
-            pool = _pool(self._concurrency)
+            pool = thread_pool(self._concurrency)
             for future in [pool.submit(one, c) for c in connection_ids]:
                 future.result()
         result.elapsed_ms = (time.perf_counter() - started) * 1000

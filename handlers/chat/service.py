@@ -8,7 +8,7 @@ response) plus what was delivered to everybody else.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from .errors import NotMember, UserOffline
 from .fanout import Deliveries
 from .ids import new_id
 from .model import Body, Member, Message, User, encode, unique_users
+from .shards import HandOff, split
 from .store import Store
 
 
@@ -35,13 +36,26 @@ class Outcome:
     stored: int = 0  # messages written
 
 
+@dataclass(frozen=True)
+class Sharding:
+    """Room fan-outs over `size` recipients are split; `hand_off` takes all shards but one."""
+
+    hand_off: HandOff
+    size: int
+
+
 class ChatService:
     def __init__(
-        self, store: Store, deliverer: Deliverer, clock: Callable[[], int] | None = None
+        self,
+        store: Store,
+        deliverer: Deliverer,
+        clock: Callable[[], int] | None = None,
+        sharding: Sharding | None = None,
     ) -> None:
         self._store = store
         self._deliverer = deliverer
         self._clock = clock or (lambda: now_ms())
+        self._sharding = sharding
 
     # -- connection lifecycle ------------------------------------------------------
 
@@ -184,12 +198,34 @@ class ChatService:
         frame = {"type": "presence", "room": room, "event": event, "user": user.to_json()}
         self._deliver(out, {m.connection_id for m in members}, frame, room=room)
 
+    def deliver_shard(self, room: str, connection_ids: Sequence[str], payload: str) -> Outcome:
+        """The fan-out function's work: one shard of a room's fan-out, handed off to it."""
+        out = Outcome(reply=None)
+        self._deliver_here(out, connection_ids, payload, room)
+        return out
+
     def _deliver(
         self, out: Outcome, targets: set[str], frame: dict[str, Any], room: str | None
     ) -> None:
         if not targets:
             return
-        result = self._deliverer.deliver(targets, encode(frame))
+        payload = encode(frame)
+        recipients: Sequence[str] = sorted(targets)
+        sharding = self._sharding
+        # Only room fan-outs are split: a direct message goes to a user's few connections
+        # and its sender needs to know at once whether any of them was live.
+        if room is not None and sharding is not None and len(recipients) > sharding.size:
+            own, *others = split(recipients, sharding.size)
+            kept = set(sharding.hand_off.hand_off(room, others, payload))
+            out.deliveries.handed_off += sum(len(s) for i, s in enumerate(others) if i not in kept)
+            # A shard that could not be handed off is delivered here: slower, not lost.
+            recipients = own + [cid for i in sorted(kept) for cid in others[i]]
+        self._deliver_here(out, recipients, payload, room)
+
+    def _deliver_here(
+        self, out: Outcome, recipients: Sequence[str], payload: str, room: str | None
+    ) -> None:
+        result = self._deliverer.deliver(recipients, payload)
         out.deliveries.merge(result)
         for gone in result.gone:
             self._store.drop_gone(gone, room=room)

@@ -22,6 +22,10 @@ RATE_LIMIT = "CHAT_RATE_LIMIT"
 RATE_WINDOW_SECONDS = "CHAT_RATE_WINDOW_SECONDS"
 FANOUT_CONCURRENCY = "CHAT_FANOUT_CONCURRENCY"
 CONNECTION_TTL_SECONDS = "CHAT_CONNECTION_TTL_SECONDS"
+# A room fan-out larger than the shard size is split: this invocation delivers the first
+# shard and hands each other one to the fan-out function (asynchronous Lambda invokes).
+FANOUT_FUNCTION = "CHAT_FANOUT_FUNCTION"
+FANOUT_SHARD_SIZE = "CHAT_FANOUT_SHARD_SIZE"
 # https://{api-id}.execute-api.{region}.amazonaws.com/{stage}: needed where the event is not
 # the WebSocket API's own (the publish route); WebSocket events carry it themselves.
 MANAGEMENT_ENDPOINT = "CHAT_MANAGEMENT_ENDPOINT"
@@ -61,6 +65,8 @@ class Settings:
     rate_limit: int = 50
     rate_window_s: int = 10
     fanout_concurrency: int = 32
+    fanout_function: str | None = None  # None: every fan-out is delivered in-line
+    fanout_shard_size: int = 250
     connection_ttl_s: int = DEFAULT_CONNECTION_TTL_S
     dedup_window_s: int = 300  # protocol.md: a repeated clientMsgId within 5 minutes
     management_endpoint: str | None = None
@@ -88,6 +94,9 @@ class Settings:
             rate_limit=_int(env, RATE_LIMIT, 50, 1, 100_000),
             rate_window_s=_int(env, RATE_WINDOW_SECONDS, 10, 1, 3600),
             fanout_concurrency=_int(env, FANOUT_CONCURRENCY, 32, 1, 512),
+            fanout_function=opt(FANOUT_FUNCTION),
+            # 5,000 ids (~120 KB) plus the largest frame stay under the 1 MB Event payload.
+            fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 250, 10, 5000),
             connection_ttl_s=_int(env, CONNECTION_TTL_SECONDS, DEFAULT_CONNECTION_TTL_S, 60, 86400),
             management_endpoint=opt(MANAGEMENT_ENDPOINT),
         )

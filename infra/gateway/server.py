@@ -31,6 +31,7 @@ from infra.gateway.connection import ClientConnection
 from infra.gateway.core import Faults, GatewayCore, Limits
 from infra.gateway.events import Handshake
 from infra.gateway.ids import new_id
+from infra.lambda_api import ASYNC_RETRY_DELAYS_S, LambdaApi
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class GatewayOptions:
     seed: int | None = None  # RNG seed for fault injection
     # The web client: GET / (no Upgrade) serves static_dir/index.html, GET /x serves files
     static_dir: Path | None = None
+    # The Lambda Invoke API (infra.lambda_api): delays before retrying a failed Event call
+    lambda_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S
 
 
 class GatewayServer:
@@ -83,6 +86,12 @@ class GatewayServer:
         self.http_connections: set[ClientConnection] = set()
         self._websockets: dict[str, ClientConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Event invocations run (and wait to be retried) apart from the gateway's own
+        # tasks: closing the gateway drops them instead of waiting minutes for a retry.
+        self._async_invocations: set[asyncio.Task[Any]] = set()
+        self.lambda_api = LambdaApi(
+            spec, invoker, self._spawn_async_invocation, options.lambda_retry_delays_s
+        )
         self._changed: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -135,6 +144,8 @@ class GatewayServer:
             self._sweeper.cancel()
         for conn in list(self.http_connections):
             conn.abort()
+        for task in list(self._async_invocations):
+            task.cancel()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.close_timeout_s
         aborted = False
@@ -179,6 +190,11 @@ class GatewayServer:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    def _spawn_async_invocation(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._async_invocations.add(task)
+        task.add_done_callback(self._async_invocations.discard)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -249,6 +265,8 @@ class GatewayServer:
         source_ip: str,
     ) -> HttpResponse:
         raw_path, _, query = target.partition("?")
+        if self.lambda_api.handles(raw_path):
+            return await self.lambda_api.request(method, raw_path, query, headers, body)
         if "/@connections" in raw_path:
             if self.options.mgmt_latency_ms > 0:
                 await asyncio.sleep(self.options.mgmt_latency_ms / 1000)

@@ -264,8 +264,7 @@ class LambdaRuntime:
 
     # -- sandboxes ----------------------------------------------------------------------------
     def function_name(self, fn: FunctionSpec) -> str:
-        """The deployed name, as the framework builds it."""
-        return f"{self.spec.service}-{self.spec.stage}-{fn.name}"
+        return self.spec.deployed_name(fn.name)
 
     def function_arn(self, fn: FunctionSpec) -> str:
         return (

@@ -74,6 +74,11 @@ def boom(event: dict[str, Any], context: Any) -> dict[str, Any]:
     raise ValueError("boom")
 
 
+def mirror(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Invoked through the Lambda Invoke API only (no events): returns what it got."""
+    return {"got": event, "function": context.function_name}
+
+
 def nothing(event: dict[str, Any], context: Any) -> None:
     return None
 

@@ -71,7 +71,9 @@ def test_only_this_services_apis_may_invoke_its_functions(template: Template) ->
     # invoke it (the confused deputy): the $connect authorizer included.
     permissions = resources(template, "AWS::Lambda::Permission")
     invoked = {p["Properties"]["FunctionName"]["Fn::GetAtt"][0] for p in permissions.values()}
-    assert invoked == set(functions(template))
+    # The fanout function has no resource policy at all: only IAM principals of this
+    # account granted lambda:InvokeFunction (the chat role, below) can invoke it.
+    assert invoked == set(functions(template)) - {"FanoutLambdaFunction"}
     for logical, permission in permissions.items():
         props = permission["Properties"]
         assert props["Principal"] == "apigateway.amazonaws.com", logical
@@ -82,3 +84,36 @@ def test_only_this_services_apis_may_invoke_its_functions(template: Template) ->
             r"\{(WebsocketsApi|HttpApi)\}/.+",
             arn,
         ), (logical, arn)
+
+
+def test_only_the_chat_functions_may_hand_shards_to_the_fanout_function(
+    template: Template,
+) -> None:
+    fanout = functions(template)["FanoutLambdaFunction"]["FunctionName"]
+    arn = f"arn:{{AWS::Partition}}:lambda:{{AWS::Region}}:{{AWS::AccountId}}:function:{fanout}"
+    for fn in CHAT_FUNCTIONS:
+        role = role_of(template, f"{fn}LambdaFunction")
+        assert allowed(template, role, "lambda:InvokeFunction") == [arn], fn
+    for fn in (*AUTHORIZERS, "Fanout"):
+        role = role_of(template, f"{fn}LambdaFunction")
+        assert allowed(template, role, "lambda:InvokeFunction") == [], fn
+
+
+def test_the_fanout_function_may_only_post_and_remove_gone_connections(
+    template: Template,
+) -> None:
+    role = role_of(template, "FanoutLambdaFunction")
+    assert role not in {role_of(template, f"{fn}LambdaFunction") for fn in CHAT_FUNCTIONS}
+    assert actions_of(template, role) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "execute-api:ManageConnections",
+    }
+    for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+        assert allowed(template, role, action) == ["{ConnectionsTable.Arn}"]
+    stage_arn = allowed(
+        template, role_of(template, "MessageLambdaFunction"), "execute-api:ManageConnections"
+    )
+    assert allowed(template, role, "execute-api:ManageConnections") == stage_arn

@@ -323,6 +323,7 @@ def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Temp
         "Message",
         "PublishAuthorizer",
         "Publish",
+        "Fanout",
     }
     for name, fn in fns.items():
         assert fn["Runtime"] == "python3.12", name

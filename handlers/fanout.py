@@ -1,0 +1,37 @@
+"""The fan-out function: delivers one shard of a large room's fan-out.
+
+Invoked asynchronously by the message and publish functions (`chat.shards`), never by
+API Gateway. Gone connections are removed here, as the invoking function does for its
+own shard. Raising would make Lambda run the whole shard again (twice), delivering
+duplicates, so only an event that cannot be read raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .adapter import chat_service, record
+from .events import FanOutEvent
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ev = parse(event=event, model=FanOutEvent)
+    logger.append_keys(room=ev.room)
+    service = chat_service(context, endpoint=ev.endpoint)
+    out = service.deliver_shard(ev.room, ev.connection_ids, ev.payload)
+    record(metrics, out)
+    d = out.deliveries
+    result = {"delivered": d.delivered, "gone": len(d.gone), "failed": d.failed}
+    logger.info("shard delivered", extra={"recipients": len(ev.connection_ids), **result})
+    return result
