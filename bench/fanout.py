@@ -1,18 +1,22 @@
 """Fan-out into one room of 1,000 members, against a plain sequential loop.
 
     python -m bench.fanout [--members 1000] [--rounds 5] [--mgmt-latency-ms 20]
-                           [--fanout-concurrency 32,64,128] [--no-sequential]
+                           [--shard-size 250,off] [--fanout-concurrency 32,64]
+                           [--no-sequential] [--profile N]
 
 Starts `python -m infra --mgmt-latency-ms 20` (each Management API call waits 20 ms,
-about what a call from Lambda to API Gateway costs) in a child process, opens the
-members (one user, so joining does not fan presence out to everyone already in) plus a
-sender, and times one `send` until every member has the message, `--rounds` times. In
-the same run, a sequential boto3 `post_to_connection` loop delivers to the same
-connections. CPU per delivery is read from /proc for the `message` function's sandboxes,
-the gateway and moto, before and after each round.
+about what a call from Lambda to API Gateway costs) in a child process per variant,
+opens the members (one user, so joining does not fan presence out to everyone already
+in) plus a sender, and times one `send` until every member has the message. The
+variants (each CHAT_FANOUT_SHARD_SIZE x CHAT_FANOUT_CONCURRENCY asked for; `off` = no
+splitting: the message function delivers to everyone itself) all stay up and take
+their rounds in turn, so machine noise hits them alike. In the same run, a sequential
+boto3 `post_to_connection` loop delivers to the same connections. CPU per delivery is
+read from /proc for the `message` and `fanout` functions' sandboxes, the gateway and
+moto, before and after each round.
 
-`--fanout-concurrency` runs the handler with other CHAT_FANOUT_CONCURRENCY values (a
-copy of serverless.yml with only that value changed, deleted afterwards).
+A variant runs on a copy of serverless.yml beside it with only those values changed
+(deleted afterwards).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +46,48 @@ from client.tokens import mint_token
 SERVICE = ROOT / "serverless.yml"
 
 
+# "off": a shard larger than any room here, so the message function delivers alone.
+NO_SPLIT = 5000
+
+
+@dataclass(frozen=True)
+class Variant:
+    shard_size: int | None  # None: serverless.yml's; NO_SPLIT: no splitting
+    concurrency: int | None  # None: serverless.yml's
+
+    @property
+    def label(self) -> str:
+        shard = (
+            "off"
+            if self.shard_size == NO_SPLIT
+            else str(self.shard_size or configured("SHARD_SIZE"))
+        )
+        return f"shard {shard}, concurrency {self.concurrency or configured('CONCURRENCY')}"
+
+
+def configured(setting: str) -> int:
+    m = re.search(rf"CHAT_FANOUT_{setting}:\s*'?(\d+)", SERVICE.read_text())
+    if m is None:
+        raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
+    return int(m.group(1))
+
+
 @asynccontextmanager
-async def service_file(concurrency: int | None) -> AsyncIterator[Path]:
-    """serverless.yml, or a copy beside it with another CHAT_FANOUT_CONCURRENCY."""
-    if concurrency is None:
+async def service_file(variant: Variant) -> AsyncIterator[Path]:
+    """serverless.yml, or a copy beside it with the variant's fan-out settings."""
+    changes = {"SHARD_SIZE": variant.shard_size, "CONCURRENCY": variant.concurrency}
+    text = SERVICE.read_text()
+    for setting, value in changes.items():
+        if value is not None:
+            pattern = rf"(CHAT_FANOUT_{setting}:\s*)'?\d+'?"
+            text, n = re.subn(pattern, rf"\g<1>'{value}'", text)
+            if n != 1:
+                raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
+    if text == SERVICE.read_text():
         yield SERVICE
         return
-    text, n = re.subn(
-        r"(CHAT_FANOUT_CONCURRENCY:\s*)'?\d+'?", rf"\g<1>'{concurrency}'", SERVICE.read_text()
-    )
-    if n != 1:
-        raise RuntimeError("CHAT_FANOUT_CONCURRENCY not found in serverless.yml")
     # Beside the original: handler paths are relative to the file.
-    copy = ROOT / f".bench-fanout-{concurrency}-{secrets.token_hex(3)}.yml"
+    copy = ROOT / f".bench-fanout-{secrets.token_hex(3)}.yml"
     copy.write_text(text)
     try:
         yield copy
@@ -61,16 +95,16 @@ async def service_file(concurrency: int | None) -> AsyncIterator[Path]:
         copy.unlink(missing_ok=True)
 
 
-def configured_concurrency() -> int:
-    m = re.search(r"CHAT_FANOUT_CONCURRENCY:\s*'?(\d+)", SERVICE.read_text())
-    return int(m.group(1)) if m else 32
-
-
 def cpu_groups(h: Harness) -> dict[str, float]:
     groups = harness_processes(h.pid)
-    message = [p for p in groups["workers"] if any(a.endswith("-message") for a in cmdline(p))]
+
+    def sandboxes(function: str) -> float:
+        pids = [p for p in groups["workers"] if any(a.endswith(function) for a in cmdline(p))]
+        return sum(cpu_seconds(p) for p in pids)
+
     return {
-        "message": sum(cpu_seconds(p) for p in message),
+        "message": sandboxes("-message"),
+        "fanout": sandboxes("-fanout"),
         "gateway": cpu_seconds(h.pid),
         "moto": sum(cpu_seconds(p) for p in groups["moto"]),
     }
@@ -217,7 +251,7 @@ def profile_posts(h: Harness, ids: list[str], room: str) -> str:
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ):
         os.environ.setdefault(name, value)
-    client = aws.management(h.mgmt_url, configured_concurrency())
+    client = aws.management(h.mgmt_url, configured("CONCURRENCY"))
     data = json.dumps({"type": "message", "room": room, "text": "profile"}).encode()
     client.post_to_connection(ConnectionId=ids[0], Data=data)  # connection pool warm
     cpu0 = time.thread_time()
@@ -237,71 +271,108 @@ def profile_posts(h: Harness, ids: list[str], room: str) -> str:
     )
 
 
-async def bench(args: argparse.Namespace, concurrency: int | None) -> dict[str, Any]:
-    label = concurrency or configured_concurrency()
-    print(f"fan-out concurrency {label}:", flush=True)
-    async with (
-        service_file(concurrency) as service,
-        running_harness(
-            "--service", str(service), "--mgmt-latency-ms", str(args.mgmt_latency_ms)
-        ) as h,
-    ):
-        room = f"fan-{secrets.token_hex(3)}"
-        crowd, sender, acks = await setup(h, args.members, room)
-        arrivals = crowd[0].arrivals
-        await one_round(h, sender, acks, arrivals, room, args.members)  # warm-up
-        rounds = [
-            await one_round(h, sender, acks, arrivals, room, args.members)
-            for _ in range(args.rounds)
-        ]
+@dataclass
+class Running:
+    variant: Variant
+    harness: Harness
+    crowd: list[Member]
+    sender: Member
+    acks: Arrivals
+    room: str
+    rounds: list[dict[str, float]] = field(default_factory=list)
+
+
+async def start(args: argparse.Namespace, variant: Variant, exits: AsyncExitStack) -> Running:
+    print(f"{variant.label}:", flush=True)
+    service = await exits.enter_async_context(service_file(variant))
+    h = await exits.enter_async_context(
+        running_harness("--service", str(service), "--mgmt-latency-ms", str(args.mgmt_latency_ms))
+    )
+    room = f"fan-{secrets.token_hex(3)}"
+    crowd, sender, acks = await setup(h, args.members, room)
+    run = Running(variant, h, crowd, sender, acks, room)
+    await measure(run, args.members)  # warm-up: every sandbox it needs has started
+    run.rounds.clear()
+    return run
+
+
+async def measure(run: Running, members: int) -> None:
+    arrivals = run.crowd[0].arrivals
+    run.rounds.append(
+        await one_round(run.harness, run.sender, run.acks, arrivals, run.room, members)
+    )
+
+
+async def bench(args: argparse.Namespace, variants: list[Variant]) -> list[dict[str, Any]]:
+    async with AsyncExitStack() as exits:
+        runs = [await start(args, v, exits) for v in variants]
+        for _ in range(args.rounds):  # in turn, so a busy minute hits every variant
+            for run in runs:
+                await measure(run, args.members)
+        first = runs[0]
         seq = None
         if args.sequential:
-            seq = await sequential(h, room, arrivals, exclude={"sender"})
+            arrivals = first.crowd[0].arrivals
+            seq = await sequential(first.harness, first.room, arrivals, exclude={"sender"})
         profile = None
         if args.profile and args.sequential:
-            store, _db, _settings = store_for(h)
-            members = store.room_members(room, int(time.time() * 1000))
+            store, _db, _settings = store_for(first.harness)
+            members = store.room_members(first.room, int(time.time() * 1000))
             ids = [m.connection_id for m in members if m.user.id != "sender"][: args.profile]
-            profile = await asyncio.to_thread(profile_posts, h, ids, room)
-        await close_all([*crowd, sender])
-    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    return {
-        "fanout_concurrency": label,
-        "members": args.members,
-        "rounds": rounds,
-        "median": med,
-        "deliveries_per_s": args.members / med["all_in_s"],
-        "sequential_s": seq,
-        "profile": profile,
-    }
+            profile = await asyncio.to_thread(profile_posts, first.harness, ids, first.room)
+        for run in runs:
+            await close_all([*run.crowd, run.sender])
+    results = []
+    for i, run in enumerate(runs):
+        med = {k: statistics.median(r[k] for r in run.rounds) for k in run.rounds[0]}
+        results.append(
+            {
+                "variant": run.variant.label,
+                "members": args.members,
+                "rounds": run.rounds,
+                "median": med,
+                "deliveries_per_s": args.members / med["all_in_s"],
+                "sequential_s": seq if i == 0 else None,
+                "profile": profile if i == 0 else None,
+            }
+        )
+    return results
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"fan-out into one room of {args.members} members, Management API latency "
-        f"{args.mgmt_latency_ms:g} ms, median of {args.rounds} rounds",
-        f"{'concurrency':>11} {'first in':>8} {'all in':>8} {'ack':>8} {'deliv/s':>8} "
-        f"{'CPU/deliv: message':>19} {'gateway':>8} {'moto':>6}  all rounds (s)",
+        f"{args.mgmt_latency_ms:g} ms, median of {args.rounds} rounds (taken in turn)",
+        f"{'variant':>26} {'first in':>8} {'all in':>8} {'ack':>8} {'deliv/s':>8} "
+        f"{'CPU/deliv: message':>19} {'fanout':>7} {'gateway':>8} {'moto':>6}  all rounds (s)",
     ]
     for r in results:
         m = r["median"]
         rounds = " ".join(f"{x['all_in_s']:.2f}" for x in r["rounds"])
         lines.append(
-            f"{r['fanout_concurrency']:>11} {m['first_in_s']:7.3f}s {m['all_in_s']:7.3f}s "
-            f"{m['ack_s']:7.3f}s "
-            f"{r['deliveries_per_s']:8.0f} {m['cpu_us_per_delivery_message']:17.0f}us "
+            f"{r['variant']:>26} {m['first_in_s']:7.3f}s {m['all_in_s']:7.3f}s "
+            f"{m['ack_s']:7.3f}s {r['deliveries_per_s']:8.0f} "
+            f"{m['cpu_us_per_delivery_message']:17.0f}us {m['cpu_us_per_delivery_fanout']:5.0f}us "
             f"{m['cpu_us_per_delivery_gateway']:6.0f}us {m['cpu_us_per_delivery_moto']:4.0f}us"
             f"  {rounds}"
         )
+    base = results[0]["median"]["all_in_s"]
+    for r in results[1:]:
+        ratio = r["median"]["all_in_s"] / base
+        lines.append(f"{r['variant']} / {results[0]['variant']}: {ratio:.2f}x the time")
     for r in results:
         if r["sequential_s"] is not None:
             ratio = r["sequential_s"] / r["median"]["all_in_s"]
             lines.append(
-                f"sequential post_to_connection loop (same run as concurrency "
-                f"{r['fanout_concurrency']}): {r['sequential_s']:.2f} s "
-                f"({args.members / r['sequential_s']:.0f}/s); the handler is {ratio:.1f}x faster"
+                f"sequential post_to_connection loop (same run, {r['variant']}): "
+                f"{r['sequential_s']:.2f} s ({args.members / r['sequential_s']:.0f}/s); "
+                f"the handler is {ratio:.1f}x faster"
             )
     return "\n".join(lines)
+
+
+def _values(text: str) -> list[int | None]:
+    return [NO_SPLIT if v == "off" else int(v) for v in text.split(",") if v] or [None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--mgmt-latency-ms", type=float, default=20.0)
+    p.add_argument(
+        "--shard-size",
+        default="",
+        help="comma-separated CHAT_FANOUT_SHARD_SIZE values, `off` for no splitting "
+        "(default: serverless.yml's)",
+    )
     p.add_argument(
         "--fanout-concurrency",
         default="",
@@ -321,16 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     raise_fd_limit()
-    values: list[int | None] = [int(v) for v in args.fanout_concurrency.split(",") if v] or [None]
-
-    async def all_runs() -> list[dict[str, Any]]:
-        out = []
-        for i, v in enumerate(values):
-            args.sequential = args.sequential and i == 0  # one baseline per run is enough
-            out.append(await bench(args, v))
-        return out
-
-    results = asyncio.run(all_runs())
+    variants = [
+        Variant(shard, concurrency)
+        for shard in _values(args.shard_size)
+        for concurrency in _values(args.fanout_concurrency)
+    ]
+    results = asyncio.run(bench(args, variants))
     print(describe())
     print(report(results, args))
     for r in results:
