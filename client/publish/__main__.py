@@ -78,7 +78,8 @@ def demo(url: str, room: str, token: Callable[[], str], interval: float, count: 
             point = sampler.sample()
             try:
                 answer = publish(url, room, token(), data=point)
-                print(f"{room} {json.dumps(point)} -> {answer.get('delivered', '?')} members")
+                reached = answer.get("delivered", 0) + answer.get("queued", 0)
+                print(f"{room} {json.dumps(point)} -> {reached} members")
             except PublishError as exc:
                 print(f"{room}: {exc}", file=sys.stderr)
                 if exc.status in (401, 403):
