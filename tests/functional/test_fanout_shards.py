@@ -90,12 +90,13 @@ def test_a_room_over_the_shard_size_is_delivered_through_shards(
     assert ack["type"] == "message"
     # 24 recipients: 10 delivered by the message function, 10 + 4 handed off.
     assert len([c for c in conns[1:] if gw.inbox.get(c)]) == SHARD
-    assert [(f, k, len(e["connectionIds"])) for f, k, e in lam.invokes] == [
-        (FUNCTION, "Event", 10),
+    # Hand-offs start side by side: their order is not fixed.
+    assert sorted((f, k, len(e["connectionIds"])) for f, k, e in lam.invokes) == [
         (FUNCTION, "Event", 4),
+        (FUNCTION, "Event", 10),
     ]
     results = lam.run_all()
-    assert [r["delivered"] for r in results] == [10, 4]
+    assert sorted(r["delivered"] for r in results) == [4, 10]
     for c in conns[1:]:
         (frame,) = gw.take(c)
         assert frame["id"] == ack["id"] and frame["text"] == "to everyone"
@@ -117,7 +118,7 @@ def test_the_fanout_function_removes_the_gone_members_of_its_shard(
     stale = conns[-1]
     gw.stale.add(stale)
     gw.send(conns[0], action="send", room="big", text="one")
-    assert [r["gone"] for r in lam.run_all()] == [0, 1]
+    assert sorted(r["gone"] for r in lam.run_all()) == [0, 1]
     members = gw.send(conns[0], action="members", room="big")["members"]
     assert members  # the user is still there through the live connections
     gw.inbox.clear()
