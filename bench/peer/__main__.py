@@ -1,20 +1,50 @@
 """Our emulator vs serverless-offline@13, same handlers, same load tester, one run.
 
-    python -m bench.peer [--duration 15] [--skip-none-check]
+    python -m bench.peer [--only PHASES] [--ladder 5,10,15,20,30,40,60,80] [--duration 15]
+                         [--connections 50 --rooms 5] [--ramp 10]
 
 Both run the project's serverless.yml against their own embedded DynamoDB (moto's
-server, `infra.dynamo`), both stay up for the whole run, and the loads alternate
-between them (ours, peer, ours, peer) so machine noise hits both alike.
+server, `infra.dynamo`). Phases (`--only unmodified,capacity,connect,probes,none`, all
+by default):
 
-1. serverless-offline with the handlers exactly as they are: one connection attempt.
-2. serverless-offline with a shim that only adds the `identity.sourceIp` it drops (see
-   `bench.peer.offline.SHIM`), since without it nothing connects; then for each:
-   - `python -m client.loadtest` at two loads: deliveries/s, delivery latency p50/p99,
-     lost deliveries and errors;
-   - connect rate: connections opened from client processes, authorizer + $connect;
-   - correctness probes (`bench.peer.checks`): a stale member, a clean close, GET
-     @connections of an unknown id, and (on the repo's echo service) a handler that
-     returns None.
+- unmodified: serverless-offline with the handlers exactly as they are, one connection
+  attempt. Every other phase runs it with a shim that only adds the
+  `identity.sourceIp` it drops (see `bench.peer.offline.SHIM`): without it nothing
+  connects.
+- capacity: the highest offered load each emulator sustains ("throughput"). Both start
+  together and run the same ladder of `python -m client.loadtest` loads, alternating
+  so machine noise hits both alike (ours, peer at step 1; ours, peer at step 2; ...).
+  A step is --duration s of sending at one --ladder rate (msg/s) from 50 connections
+  in 5 rooms of 10 members (by default), so it offers msg/s x 10 deliveries/s.
+
+  A step is *sustained* when the load test lost no delivery, saw no duplicate or
+  misrouted one, had no connection error (failed handshake or join, error frame,
+  connection closed by the emulator), was not cut short (the emulator past
+  MAX_PROCESSES processes: serverless-offline starts one per concurrent invocation and
+  keeps it until it has been idle for 60 s), and its delivered deliveries/s
+  (`throughput_per_s`: from the first send to the last delivery, so a backlog still
+  draining after the sending counts against it) is at least 95 % of the offered.
+  A side that fails a step is stopped there, so it no longer loads the machine, and
+  the other goes on up the ladder. A side's capacity is its highest sustained
+  deliveries/s; if it never failed, the ladder ended first and that is a lower bound.
+
+  Reported per step and side: offered and delivered/s, p50/p99, lost, errors, the
+  emulator's process and RSS peak; per side its capacity and the p99 there; then the
+  capacity ratio ours/peer and both p99s at the peer's highest sustained step.
+
+  Each load opens its connections at --ramp per s (10), because the ladder is about
+  messages: a faster burst of handshakes makes serverless-offline start a cold Python
+  process per concurrent authorizer / $connect call, whose start on 2 cores can pass
+  the authorizer's 5 s timeout; it then kills that process but keeps it in its pool,
+  and later calls on it fail (EPIPE, HTTP 500). Handshake bursts are the connect
+  phase's subject. After each load the bench waits until that side is idle again
+  (`settle`), so one side's aftermath (the peer's 50 $disconnect calls) does not run
+  during the other's load.
+- connect: connections opened from client processes (authorizer + $connect), on a fresh
+  pair of emulators (after a warm-up load), as are:
+- probes: correctness probes (`bench.peer.checks`): a stale member, a clean close, GET
+  @connections of an unknown id;
+- none: on the repo's echo service, a handler that returns None.
 Prints every figure and the ratios ours / peer.
 """
 
@@ -27,7 +57,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,24 +66,18 @@ from websockets.exceptions import InvalidHandshake
 
 from bench.harness import ROOT, running_harness
 from bench.machine import describe
-from bench.peer import checks
+from bench.peer import capacity, checks
+from bench.peer.capacity import MAX_PROCESSES
 from bench.peer.offline import running_offline
-from bench.procs import cmdline, descendants, rss_bytes
+from bench.procs import cmdline, cpu_seconds, descendants, rss_bytes
 from bench.scale import drop_clients, open_from_clients, summarize
 from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
 from infra.dynamo import provision, start_moto
 
 ECHO = ROOT / "tests" / "echo_service" / "serverless.yml"
-LOADS = (
-    # connections, rooms, messages/s: 10 and 20 members per room; 100 to 400 deliveries/s
-    (50, 5, 10.0),
-    (50, 5, 20.0),
-    (100, 5, 20.0),
-)
-# serverless-offline starts a Python process per concurrent invocation and never stops
-# them; past this many, a load is cut short (the machine is shared).
-MAX_PROCESSES = 150
+PHASES = ("unmodified", "capacity", "connect", "probes", "none")
+LADDER = "5,10,15,20,30,40,60,80"
 
 
 @dataclass(frozen=True)
@@ -95,16 +119,32 @@ async def peer_stack(shim: bool, log: Path) -> AsyncIterator[Target]:
         await moto.close()
 
 
-async def loadtest(t: Target, connections: int, rooms: int, rate: float, secs: float) -> Any:
+@contextlib.asynccontextmanager
+async def our_stack(log: Path) -> AsyncIterator[Target]:
+    async with running_harness(log=log) as h:
+        yield Target(
+            "ours (python -m infra)", h.ws_url, h.mgmt_url, h.dynamodb_endpoint, h.secret, h.pid
+        )
+
+
+def _emulator_pids(t: Target) -> list[int]:
+    # Ours: gateway + sandboxes, not its moto (the peer's moto is not its child).
+    return [p for p in [t.pid, *descendants(t.pid)] if "infra.dynamo" not in cmdline(p)]
+
+
+async def loadtest(
+    t: Target, connections: int, rooms: int, rate: float, secs: float, ramp: float
+) -> Any:
     """client.loadtest against `t`, watching how many processes and how much memory the
     emulator uses meanwhile (and cutting the load short past MAX_PROCESSES)."""
-    peak = {"processes": 0, "rss_mib": 0.0}
+    # The peer's processes outlive a load (serverless-offline reaps idle ones after 60 s),
+    # so a step may start with many: the count at the start says how close it began.
+    peak = {"processes": 0, "rss_mib": 0.0, "processes_at_start": len(_emulator_pids(t))}
     proc: asyncio.subprocess.Process | None = None
 
     async def watch() -> None:
         while True:
-            # Ours: gateway + sandboxes, not its moto (the peer's moto is not its child).
-            pids = [p for p in [t.pid, *descendants(t.pid)] if "infra.dynamo" not in cmdline(p)]
+            pids = _emulator_pids(t)
             peak["processes"] = max(peak["processes"], len(pids))
             peak["rss_mib"] = max(peak["rss_mib"], sum(rss_bytes(p) for p in pids) / 2**20)
             if len(pids) > MAX_PROCESSES and proc is not None and proc.returncode is None:
@@ -129,7 +169,7 @@ async def loadtest(t: Target, connections: int, rooms: int, rate: float, secs: f
             "--duration",
             str(secs),
             "--ramp",
-            "50",
+            str(ramp),
             "--drain",
             "15",
             "--open-timeout",
@@ -151,6 +191,90 @@ async def loadtest(t: Target, connections: int, rooms: int, rate: float, secs: f
     )
     result["emulator"] = peak
     return result
+
+
+async def settle(t: Target, limit_s: float = 60.0) -> float:
+    """Wait until `t` (all its processes, moto included) is idle: under 10 % of one core
+    for a second, or `limit_s`. A load's aftermath (the peer's $disconnect invocations
+    for 50 connections start 50 cold Python processes) would otherwise run during the
+    other side's next load. Returns the seconds waited."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    def cpu() -> float:
+        return sum(cpu_seconds(p) for p in [t.pid, *descendants(t.pid)])
+
+    before = await asyncio.to_thread(cpu)
+    while loop.time() - start < limit_s:
+        await asyncio.sleep(1.0)  # sampling CPU time
+        now = await asyncio.to_thread(cpu)
+        # A drop means processes exited, which is activity too.
+        if 0 <= now - before < 0.1:
+            break
+        before = now
+    return round(loop.time() - start, 1)
+
+
+async def capacity_ladder(
+    args: argparse.Namespace, logs: Path, out: dict[str, Any], save: Callable[[], None]
+) -> None:
+    """The ladder, alternating ours / peer per step, into `out` (saved after each step);
+    a side that fails is stopped."""
+    n, rooms = args.connections, args.rooms
+    out |= {
+        "config": {
+            "connections": n,
+            "rooms": rooms,
+            "duration_s": args.duration,
+            "ladder": args.ladder,
+            "ramp": args.ramp,
+            "sustained_share": capacity.SUSTAINED_SHARE,
+            "max_processes": MAX_PROCESSES,
+        },
+        "steps": [],
+    }
+    # One exit stack per side, so a side that fails can be shut down on its own: its
+    # processes (the peer's hundred-odd idle Python workers) then no longer take RAM and
+    # CPU from the other side's remaining steps.
+    stacks = {k: contextlib.AsyncExitStack() for k in capacity.SIDES}
+    async with contextlib.AsyncExitStack() as both:
+        for side in stacks.values():
+            await both.enter_async_context(side)
+        targets = {
+            "ours": await stacks["ours"].enter_async_context(our_stack(logs / "ours.log")),
+            "peer": await stacks["peer"].enter_async_context(
+                peer_stack(shim=True, log=logs / "offline-shim.log")
+            ),
+        }
+        out["names"] = {k: t.name for k, t in targets.items()}
+        for t in targets.values():  # warm both: first invocations start processes
+            await loadtest(t, 10, 1, 5, 3, args.ramp)
+            await settle(t)
+        live = set(capacity.SIDES)
+        for rate in args.ladder:
+            offered = capacity.offered_per_s(rate, n, rooms)
+            step: dict[str, Any] = {"rate": rate, "offered_per_s": offered}
+            for k in capacity.SIDES:
+                if k not in live:
+                    step[k] = None
+                    continue
+                print(f"capacity {rate:g} msg/s ({offered:g} deliveries/s) on {k}", file=sys.stderr)
+                r = await loadtest(targets[k], n, rooms, rate, args.duration, args.ramp)
+                r["failed_because"] = capacity.failures(r, offered)
+                r["sustained"] = not r["failed_because"]
+                step[k] = r
+                if not r["sustained"]:
+                    print(f"  {k} failed: {'; '.join(r['failed_because'])}", file=sys.stderr)
+                    live.discard(k)
+                    await stacks[k].aclose()
+                else:
+                    r["settle_s"] = await settle(targets[k])
+            out["steps"].append(step)
+            out["summary"] = capacity.summarize(out["steps"])
+            save()
+            if not live:
+                break
+    out["summary"] = capacity.summarize(out["steps"])
 
 
 async def connect_rate(t: Target, total: int) -> dict[str, Any]:
@@ -190,39 +314,41 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs = Path(tempfile.mkdtemp(prefix="wschat-peer-"))
     result: dict[str, Any] = {"logs": str(logs)}
     print(f"logs in {logs}", file=sys.stderr)
-    async with peer_stack(shim=False, log=logs / "offline-plain.log") as plain:
-        result["unmodified"] = await checks.first_connect(plain.ws_url, plain.secret)
-    print(f"unmodified handlers: {result['unmodified']}", file=sys.stderr)
-    async with (
-        running_harness(log=logs / "ours.log") as h,
-        peer_stack(shim=True, log=logs / "offline-shim.log") as peer,
-    ):
-        ours = Target(
-            "ours (python -m infra)", h.ws_url, h.mgmt_url, h.dynamodb_endpoint, h.secret, h.pid
-        )
-        targets = {"ours": ours, "peer": peer}
-        result["names"] = {k: t.name for k, t in targets.items()}
-        for t in targets.values():  # warm both: first invocations start processes
-            await loadtest(t, 10, 1, 5, 3)
-        result["load"] = []
-        for connections, rooms, rate in LOADS:
-            row: dict[str, Any] = {"connections": connections, "rooms": rooms, "rate": rate}
-            for k, t in targets.items():
-                print(f"load {connections}/{rooms}/{rate:g} on {k}", file=sys.stderr)
-                row[k] = await loadtest(t, connections, rooms, rate, args.duration)
-            result["load"].append(row)
-            if args.json:
-                args.json.write_text(json.dumps(result, indent=2) + "\n")
-        result["connect"] = {}
-        for k, t in targets.items():
-            print(f"connect rate on {k}", file=sys.stderr)
-            result["connect"][k] = await connect_rate(t, args.connect)
+
+    def save() -> None:
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
-        result["probes"] = {}
-        for k, t in targets.items():
-            result["probes"][k] = await probes(t)
-    if not args.skip_none_check:
+
+    if "unmodified" in args.only:
+        async with peer_stack(shim=False, log=logs / "offline-plain.log") as plain:
+            result["unmodified"] = await checks.first_connect(plain.ws_url, plain.secret)
+        print(f"unmodified handlers: {result['unmodified']}", file=sys.stderr)
+    if "capacity" in args.only:
+        result["capacity"] = {}
+        await capacity_ladder(args, logs, result["capacity"], save)
+        save()
+    if {"connect", "probes"} & args.only:
+        # A fresh pair: after the ladder the peer is stopped or may be past its limits.
+        async with (
+            our_stack(logs / "ours-checks.log") as ours,
+            peer_stack(shim=True, log=logs / "offline-shim-checks.log") as peer,
+        ):
+            targets = {"ours": ours, "peer": peer}
+            result["names"] = {k: t.name for k, t in targets.items()}
+            for t in targets.values():  # warm both: first invocations start processes
+                await loadtest(t, 10, 1, 5, 3, args.ramp)
+                await settle(t)
+            if "connect" in args.only:
+                result["connect"] = {}
+                for k, t in targets.items():
+                    print(f"connect rate on {k}", file=sys.stderr)
+                    result["connect"][k] = await connect_rate(t, args.connect)
+                save()
+            if "probes" in args.only:
+                result["probes"] = {}
+                for k, t in targets.items():
+                    result["probes"][k] = await probes(t)
+    if "none" in args.only:
         result["none"] = await none_checks(logs / "offline-echo.log")
     return result
 
@@ -234,46 +360,31 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def report(r: dict[str, Any]) -> str:
-    lines = [
-        f"serverless-offline with the handlers unmodified: first connection -> "
-        f"{r['unmodified']['outcome']} after {r['unmodified']['s']:.1f} s",
-        f"ours = {r['names']['ours']}; peer = {r['names']['peer']}",
-        "",
-        f"{'load (conns/rooms/msg/s)':26} {'':6} {'deliv/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'lost':>6} {'errors'}",
-    ]
-    for row in r["load"]:
-        label = f"{row['connections']}/{row['rooms']}/{row['rate']:g}"
-        for k in ("ours", "peer"):
-            x = row[k]
-            lat = x.get("latency_ms", {})
-            lines.append(
-                f"{label:26} {k:6} {x.get('throughput_per_s', 0):8.1f} "
-                f"{lat.get('p50') or float('nan'):8.1f} {lat.get('p99') or float('nan'):8.1f} "
-                f"{x.get('lost', '?'):>6} {x.get('errors') or 'none'}"
-            )
-            em = x.get("emulator", {})
-            lines.append(
-                f"{'':26} {'':6} emulator peak: {em.get('processes')} processes, "
-                f"{em.get('rss_mib', 0):.0f} MiB RSS"
-                + ("; CUT SHORT (too many processes)" if em.get("cut_short") else "")
-            )
-        o, p = row["ours"], row["peer"]
-        throughput = _ratio(o.get("throughput_per_s"), p.get("throughput_per_s"))
-        p99 = _ratio(o.get("latency_ms", {}).get("p99"), p.get("latency_ms", {}).get("p99"))
-        lines.append(f"{'':26} ratio  throughput ours/peer {throughput}, p99 ours/peer {p99}")
-    lines.append("")
-    for k in ("ours", "peer"):
-        c = r["connect"][k]
+    lines: list[str] = []
+    if "unmodified" in r:
         lines.append(
-            f"connect rate {k:5} {c['per_s']:7.1f}/s ({c['opened']} opened, errors "
-            f"{c['errors'] or 'none'}; handshake p50 {c['handshake_ms'].get('p50')} ms, "
-            f"p99 {c['handshake_ms'].get('p99')} ms)"
+            f"serverless-offline with the handlers unmodified: first connection -> "
+            f"{r['unmodified']['outcome']} after {r['unmodified']['s']:.1f} s"
         )
-    rates = r["connect"]["ours"]["per_s"], r["connect"]["peer"]["per_s"]
-    lines.append(f"connect rate ratio ours/peer {_ratio(*rates)}")
-    lines.append("")
-    for name in r["probes"]["ours"]:
+    names = r.get("names") or r.get("capacity", {}).get("names")
+    if names:
+        lines.append(f"ours = {names['ours']}; peer = {names['peer']}")
+    if "capacity" in r:
+        lines += ["", *capacity.report(r["capacity"])]
+    if "connect" in r:
+        lines.append("")
+        for k in ("ours", "peer"):
+            c = r["connect"][k]
+            lines.append(
+                f"connect rate {k:5} {c['per_s']:7.1f}/s ({c['opened']} opened, errors "
+                f"{c['errors'] or 'none'}; handshake p50 {c['handshake_ms'].get('p50')} ms, "
+                f"p99 {c['handshake_ms'].get('p99')} ms)"
+            )
+        rates = r["connect"]["ours"]["per_s"], r["connect"]["peer"]["per_s"]
+        lines.append(f"connect rate ratio ours/peer {_ratio(*rates)}")
+    if "probes" in r or "none" in r:
+        lines.append("")
+    for name in r.get("probes", {}).get("ours", {}):
         for k in ("ours", "peer"):
             p = r["probes"][k][name]
             lines.append(f"{name:16} {k:5} {'OK  ' if p['ok'] else 'FAIL'} {p['outcome']}")
@@ -282,13 +393,48 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _phases(text: str) -> set[str]:
+    chosen = {p.strip() for p in text.split(",") if p.strip()}
+    if not chosen or chosen - set(PHASES):
+        raise argparse.ArgumentTypeError(f"a comma-separated subset of {','.join(PHASES)}")
+    return chosen
+
+
+def _ladder(text: str) -> list[float]:
+    try:
+        rates = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("comma-separated msg/s, e.g. 5,10,20") from None
+    if not rates or any(x <= 0 for x in rates) or rates != sorted(set(rates)):
+        raise argparse.ArgumentTypeError("msg/s must be positive and increasing")
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__.split("\n")[0])
-    p.add_argument("--duration", type=float, default=15.0, help="seconds of sending per load")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.peer",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--only", type=_phases, default=",".join(PHASES), help="phases to run (comma-separated)"
+    )
+    p.add_argument("--ladder", type=_ladder, default=LADDER, help="capacity steps, msg/s")
+    p.add_argument("--connections", type=int, default=50, help="connections per capacity step")
+    p.add_argument("--rooms", type=int, default=5, help="rooms they spread over")
+    p.add_argument("--duration", type=float, default=15.0, help="seconds of sending per step")
+    p.add_argument(
+        "--ramp", type=float, default=10.0, help="new connections/s at the start of each load"
+    )
     p.add_argument("--connect", type=int, default=200, help="connections for the connect rate")
-    p.add_argument("--skip-none-check", action="store_true")
+    p.add_argument("--skip-none-check", action="store_true", help="same as leaving out none")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    if args.connections <= 0 or args.rooms <= 0 or args.connections % args.rooms:
+        # Equal rooms, so that the offered deliveries/s is msg/s x members per room.
+        p.error("--connections must be a positive multiple of --rooms")
+    if args.skip_none_check:
+        args.only = args.only - {"none"}
     result = asyncio.run(run(args))
     print(describe())
     print(report(result))

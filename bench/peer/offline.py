@@ -177,8 +177,24 @@ async def running_offline(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+        await _sweep_group(proc.pid)
         if log and not isinstance(out, int):
             out.close()
+
+
+async def _sweep_group(pgid: int, limit_s: float = 10.0) -> None:
+    """Kill what is left of serverless-offline's process group. While it shuts down it
+    may still spawn handler processes (seen: a few `sh -c python3 invoke.py` started
+    after the SIGTERM), which outlive it. Until the group is empty its id cannot be
+    reused, so this reaches only its processes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while loop.time() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.2)  # until the killed processes are reaped
 
 
 async def _wait_for_port(port: int, proc: asyncio.subprocess.Process) -> None:
