@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -21,8 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIEnvironment
-
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ssm import SSMClient
 
@@ -214,14 +211,10 @@ def _stop_tracking_models() -> None:
 
 
 def _serve(host: str) -> None:
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from infra import moto_speedups
+    from infra.wsgi_server import serve
 
     class Dispatcher(DomainDispatcherApplication):
         """moto's dispatcher, remembering which backend serves a host: its lookup scans
@@ -236,20 +229,11 @@ def _serve(host: str) -> None:
 
     _stop_tracking_models()
     moto_speedups.install()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = Dispatcher(create_backend_app)
     # moto's backends are not thread-safe: TransactWriteItems deep-copies a table while
     # other threads write to it (a 500), and a cancelled transaction restores that copy,
-    # wiping every write made meanwhile. DynamoDB applies each request atomically; one
-    # request at a time here does too.
-    lock = threading.Lock()
-
-    def one_at_a_time(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        with lock:
-            return list(app(environ, start_response))
-
-    # Threaded: one thread per connection (werkzeug closes each after one response).
-    server = make_server(host, 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+    # wiping every write made meanwhile. DynamoDB applies each request atomically; the
+    # single-threaded server (infra.wsgi_server) applies one request at a time too.
+    app = Dispatcher(create_backend_app)
 
     def exit_with_parent() -> None:
         sys.stdin.buffer.read()  # EOF: the harness closed our stdin or died
@@ -257,8 +241,13 @@ def _serve(host: str) -> None:
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    print(server.port, flush=True)
-    server.serve_forever()
+
+    async def run() -> None:
+        server = await serve(app, host)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

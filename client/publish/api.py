@@ -26,7 +26,7 @@ def publish(
     data: Any = None,
     timeout_s: float = 10.0,
 ) -> dict[str, Any]:
-    """Publish to `room`; returns the service's answer (`{"id": ..., "delivered": n, "queued": m}`)."""
+    """Publish to `room`; the service's answer, `{"id": ..., "delivered": n, "queued": m}`."""
     body: dict[str, Any] = {}
     if text is not None:
         body["text"] = text
