@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ssm import SSMClient
 
@@ -56,13 +58,17 @@ class MotoServer:
                 await self.proc.wait()
 
 
-async def start_moto(host: str = "127.0.0.1") -> MotoServer:
-    """Start moto's server on a free port of `host` and wait until it serves."""
+async def start_moto(host: str = "127.0.0.1", *, werkzeug: bool = False) -> MotoServer:
+    """Start moto's server on a free port of `host` and wait until it serves.
+
+    `werkzeug`: behind werkzeug's development server, as moto ships it (only
+    `bench.dynamo_front` uses it, to compare the two front ends side by side)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "infra.dynamo",
         host,
+        *(["werkzeug"] if werkzeug else []),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         start_new_session=True,  # Ctrl-C is the harness's to handle
@@ -210,7 +216,7 @@ def _stop_tracking_models() -> None:
     BaseModel.__new__ = untracked  # type: ignore[method-assign]
 
 
-def _serve(host: str) -> None:
+def _serve(host: str, werkzeug: bool = False) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from infra import moto_speedups
@@ -242,6 +248,20 @@ def _serve(host: str) -> None:
     threading.Thread(target=exit_with_parent, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 
+    if werkzeug:
+        from werkzeug.serving import make_server
+
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+            with lock:
+                return list(app(environ, start_response))
+
+        server = make_server(host, 0, one_at_a_time, threaded=True)
+        print(server.port, flush=True)
+        server.serve_forever()
+        return
+
     async def run() -> None:
         server = await serve(app, host)
         print(server.sockets[0].getsockname()[1], flush=True)
@@ -251,4 +271,4 @@ def _serve(host: str) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1")
+    _serve(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1", "werkzeug" in sys.argv[2:])

@@ -1,0 +1,128 @@
+"""The embedded DynamoDB's HTTP front end: ours (infra.wsgi_server) against werkzeug's
+development server (what moto ships), the same moto app and speed-ups behind both.
+
+    python -m bench.dynamo_front [--calls 2000] [--batch 100]
+
+Starts both servers (`python -m infra.dynamo`, and the same with werkzeug), then sends
+the two-item BatchWriteItem a `$connect` makes, in alternating batches so machine noise
+hits both alike, and reports per call: the server process's CPU (from /proc), the boto3
+client's CPU and the wall time, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+import boto3
+
+from bench.machine import describe
+from bench.procs import cpu_seconds
+from infra.dynamo import start_moto
+
+TABLE = "bench-connections"
+
+
+def client(endpoint: str) -> Any:
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    db.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    return db
+
+
+def connect_write(db: Any, n: int) -> None:
+    """What `$connect` writes: the connection item and the user index entry."""
+    conn = f"{n:015d}="
+    db.batch_write_item(
+        RequestItems={
+            TABLE: [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": f"C#{conn}"},
+                            "sk": {"S": "META"},
+                            "uid": {"S": "u1"},
+                            "uname": {"S": "U"},
+                            "expiresAt": {"N": "1999999999"},
+                        }
+                    }
+                },
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": "U#u1"},
+                            "sk": {"S": f"C#{conn}"},
+                            "expiresAt": {"N": "1999999999"},
+                        }
+                    }
+                },
+            ]
+        }
+    )
+
+
+async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    servers = {"ours": await start_moto(), "werkzeug": await start_moto(werkzeug=True)}
+    try:
+        dbs = {name: client(s.endpoint) for name, s in servers.items()}
+        totals = {name: {"server": 0.0, "client": 0.0, "wall": 0.0} for name in servers}
+        n = 0
+        for _ in range(args.calls // args.batch):
+            for name, db in dbs.items():
+                pid = servers[name].proc.pid
+                s0, c0, w0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
+                for _ in range(args.batch):
+                    n += 1
+                    connect_write(db, n)
+                totals[name]["server"] += cpu_seconds(pid) - s0
+                totals[name]["client"] += time.process_time() - c0
+                totals[name]["wall"] += time.perf_counter() - w0
+        calls = args.calls // args.batch * args.batch
+        return {k: {m: v / calls * 1000 for m, v in t.items()} for k, t in totals.items()}
+    finally:
+        for s in servers.values():
+            await s.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.dynamo_front", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--calls", type=int, default=2000, help="BatchWriteItem calls per server")
+    p.add_argument("--batch", type=int, default=100, help="calls per turn before switching")
+    args = p.parse_args(argv)
+    r = asyncio.run(run(args))
+    print(describe())
+    print(f"per BatchWriteItem (2 items), {args.calls} calls each, in turns of {args.batch}")
+    print(f"{'front end':10} {'server CPU':>11} {'client CPU':>11} {'wall':>9}")
+    for name, m in r.items():
+        print(f"{name:10} {m['server']:9.2f}ms {m['client']:9.2f}ms {m['wall']:7.2f}ms")
+    o, w = r["ours"], r["werkzeug"]
+    print(
+        f"werkzeug / ours: server CPU {w['server'] / o['server']:.2f}x, client CPU "
+        f"{w['client'] / o['client']:.2f}x, wall {w['wall'] / o['wall']:.2f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
