@@ -17,35 +17,19 @@ import sys
 import time
 from typing import Any
 
-import boto3
-
+from bench.harness import ROOT
 from bench.machine import describe
 from bench.procs import cpu_seconds
-from infra.dynamo import start_moto
+from infra.config import load_service
+from infra.dynamo import create_tables, dynamodb_client, start_moto
 
-TABLE = "bench-connections"
+TABLE = "wschat-dev-connections"
 
 
 def client(endpoint: str) -> Any:
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    db.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
+    db = dynamodb_client(endpoint, "us-east-1", dummy_credentials=True)
+    spec = load_service(ROOT / "serverless.yml", "dev", parameter_values={"CHAT_JWT_SECRET": "-"})
+    create_tables(db, spec.tables)  # the service's own tables, as serverless.yml declares them
     return db
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -251,6 +252,7 @@ def _serve(host: str, werkzeug: bool = False) -> None:
     if werkzeug:
         from werkzeug.serving import make_server
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         lock = threading.Lock()
 
         def one_at_a_time(environ: WSGIEnvironment, start_response: StartResponse) -> Any:

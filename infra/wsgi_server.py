@@ -2,8 +2,8 @@
 
 Why not werkzeug's development server, which moto ships with: it closes every connection
 after one response and starts a thread per connection, so each DynamoDB call paid a TCP
-connect, a thread start and a second HTTP parse, about 2 ms of the server's CPU on top of
-moto's own ~1 ms (measured: `docs/benchmarks.md`, "The embedded DynamoDB's HTTP server").
+connect and a thread start: a third more server CPU per call, and more on the client
+(`python -m bench.dynamo_front`; `docs/benchmarks.md`, section 3b).
 moto's backends are not thread-safe anyway and must apply one request at a time, so one
 thread serving every connection in turn loses nothing, and keeps boto3's pooled
 connections open.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -27,19 +27,22 @@ _lambda: LambdaClient | None = None
 MANAGEMENT_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
 
 
+def _client(service: str, attempts: int, pool: int, **kwargs: Any) -> Any:
+    """A boto3 client with explicit retries and timeouts (call under `_lock`)."""
+    config = Config(
+        retries={"mode": "standard", "max_attempts": attempts},
+        connect_timeout=2,
+        read_timeout=5,
+        max_pool_connections=pool,
+    )
+    return boto3.client(service, config=config, **kwargs)  # type: ignore[call-overload]
+
+
 def dynamodb() -> DynamoDBClient:
     global _dynamodb
     with _lock:
         if _dynamodb is None:
-            _dynamodb = boto3.client(
-                "dynamodb",
-                config=Config(
-                    retries={"mode": "standard", "max_attempts": 4},
-                    connect_timeout=2,
-                    read_timeout=5,
-                    max_pool_connections=16,
-                ),
-            )
+            _dynamodb = _client("dynamodb", attempts=4, pool=16)
         return _dynamodb
 
 
@@ -65,18 +68,8 @@ def management(endpoint: str | None, concurrency: int) -> ApiGatewayManagementAp
     with _lock:
         client = _management.get(endpoint)
         if client is None:
-            config = Config(
-                retries={"mode": "standard", "max_attempts": 3},
-                connect_timeout=2,
-                read_timeout=5,
-                max_pool_connections=concurrency,
-            )
-            if endpoint is None:
-                client = boto3.client("apigatewaymanagementapi", config=config)
-            else:
-                client = boto3.client(
-                    "apigatewaymanagementapi", endpoint_url=endpoint, config=config
-                )
+            where = {} if endpoint is None else {"endpoint_url": endpoint}
+            client = _client("apigatewaymanagementapi", attempts=3, pool=concurrency, **where)
             _management[endpoint] = client
         return client
 
@@ -86,13 +79,5 @@ def lambda_client() -> LambdaClient:
     global _lambda
     with _lock:
         if _lambda is None:
-            _lambda = boto3.client(
-                "lambda",
-                config=Config(
-                    retries={"mode": "standard", "max_attempts": 3},
-                    connect_timeout=2,
-                    read_timeout=5,
-                    max_pool_connections=8,
-                ),
-            )
+            _lambda = _client("lambda", attempts=3, pool=8)
         return _lambda

@@ -9,9 +9,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import boto3
 import pytest
 
+from infra.dynamo import dynamodb_client
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
 from tests.integration.chat.conftest import REPO, Chat, ChatClient, unique
@@ -45,13 +45,7 @@ async def crowd(chat: Chat, room: str, size: int) -> list[ChatClient]:
 
 def connections_table(stack: LocalStack) -> tuple[Any, str]:
     """boto3 on the stack's embedded DynamoDB, and the connections table's name."""
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=stack.dynamodb_endpoint,
-        region_name=stack.spec.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    db = dynamodb_client(stack.dynamodb_endpoint, stack.spec.region, dummy_credentials=True)
     return db, stack.spec.functions["message"].environment["CHAT_CONNECTIONS_TABLE"]
 
 
