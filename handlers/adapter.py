@@ -43,7 +43,7 @@ def chat_service(
     )
     sharding = None
     if conf.fanout_function:
-        hand_off = LambdaHandOff(aws.lambda_client(), conf.fanout_function, endpoint)
+        hand_off = LambdaHandOff(aws.lambda_client, conf.fanout_function, endpoint)
         sharding = Sharding(hand_off, conf.fanout_shard_size)
     return ChatService(Store(aws.dynamodb(), conf), fanout, sharding=sharding)
 

@@ -15,7 +15,7 @@ connections its shard finds gone, as the caller does for its own.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -55,7 +55,11 @@ def shard_event(
 class LambdaHandOff:
     """Hands shards to the fan-out function with `Invoke(InvocationType="Event")`."""
 
-    def __init__(self, client: LambdaClient, function: str, endpoint: str | None) -> None:
+    def __init__(
+        self, client: Callable[[], LambdaClient], function: str, endpoint: str | None
+    ) -> None:
+        # A factory: creating a boto3 client costs ~60 ms (measured here), and most invocations
+        # (every $connect, every small room) never hand anything off.
         self._client = client
         self._function = function
         self._endpoint = endpoint  # the Management API the shards are posted to
@@ -64,12 +68,11 @@ class LambdaHandOff:
         def one(shard: Sequence[str]) -> bool:
             body = json.dumps(shard_event(room, shard, payload, self._endpoint)).encode()
             try:
-                self._client.invoke(
-                    FunctionName=self._function, InvocationType="Event", Payload=body
-                )
+                client.invoke(FunctionName=self._function, InvocationType="Event", Payload=body)
             except (ClientError, BotoCoreError):
                 return False
             return True
 
+        client = self._client()  # before the threads: boto3 creates clients unsafely
         started = list(thread_pool(HAND_OFF_THREADS).map(one, shards))
         return [i for i, ok in enumerate(started) if not ok]
