@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clients import Arrivals, Member, close_all, now, open_members, raise_fd_limit
-from bench.harness import ROOT, Harness, running_harness
+from bench.harness import ROOT, Harness, handler_store, running_harness
 from bench.machine import describe
 from bench.procs import cmdline, cpu_seconds, harness_processes
 from client import protocol
@@ -112,23 +112,7 @@ def cpu_groups(h: Harness) -> dict[str, float]:
 
 def store_for(h: Harness) -> Any:
     """The handlers' own Store, on the harness's DynamoDB."""
-    import boto3
-
-    from handlers.chat.settings import Settings
-    from handlers.chat.store import Store
-
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=h.dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    settings = Settings(
-        connections_table=f"wschat-{h.stage}-connections",
-        messages_table=f"wschat-{h.stage}-messages",
-    )
-    return Store(db, settings), db, settings
+    return handler_store(h.dynamodb_endpoint, h.stage)
 
 
 def add_memberships(h: Harness, user: str, room: str) -> int:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from client.tokens import local_secret
 
@@ -30,6 +31,21 @@ class Harness:
     dynamodb_endpoint: str
     secret: str
     stage: str
+
+
+def handler_store(dynamodb_endpoint: str, stage: str = "dev") -> tuple[Any, Any, Any]:
+    """The handlers' own Store on that DynamoDB (the stage's tables): (store, client,
+    settings), for benches that set up or inspect what the service wrote."""
+    from handlers.chat.settings import Settings
+    from handlers.chat.store import Store
+    from infra.dynamo import dynamodb_client
+
+    db = dynamodb_client(dynamodb_endpoint, "us-east-1", dummy_credentials=True)
+    settings = Settings(
+        connections_table=f"wschat-{stage}-connections",
+        messages_table=f"wschat-{stage}-messages",
+    )
+    return Store(db, settings), db, settings
 
 
 @contextlib.asynccontextmanager

@@ -15,28 +15,14 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.harness import handler_store
 from client import protocol
 from client.tokens import mint_token
 from infra.gateway.ids import new_id
 
 
 def _store(dynamodb_endpoint: str) -> Any:
-    import boto3
-
-    from handlers.chat.settings import Settings
-    from handlers.chat.store import Store
-
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return Store(
-        db,
-        Settings(connections_table="wschat-dev-connections", messages_table="wschat-dev-messages"),
-    )
+    return handler_store(dynamodb_endpoint)[0]
 
 
 async def _open(url: str, token: str, timeout_s: float = 30) -> ClientConnection:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.dynamo import MotoServer, start_moto
+from infra.dynamo import MotoServer, dynamodb_client, start_moto
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +21,7 @@ async def moto() -> AsyncIterator[MotoServer]:
 @pytest.fixture
 async def table(moto: MotoServer) -> Any:
     await moto.reset()
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=moto.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    db = dynamodb_client(moto.endpoint, "us-east-1", dummy_credentials=True)
     db.create_table(
         TableName="t",
         BillingMode="PAY_PER_REQUEST",

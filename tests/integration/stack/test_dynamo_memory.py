@@ -11,9 +11,7 @@ import asyncio
 import json
 import urllib.request
 
-import boto3
-
-from infra.dynamo import MotoServer
+from infra.dynamo import MotoServer, dynamodb_client
 
 
 def _held_items(endpoint: str) -> int:
@@ -23,13 +21,7 @@ def _held_items(endpoint: str) -> int:
 
 
 def _overwrite_one_item(endpoint: str, times: int) -> None:
-    db = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    db = dynamodb_client(endpoint, "us-east-1", dummy_credentials=True)
     db.create_table(
         TableName="memory-test",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],

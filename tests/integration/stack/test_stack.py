@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from infra.dynamo import MotoServer, create_tables
+from infra.dynamo import MotoServer, create_tables, dynamodb_client
 from infra.stack import local_stack
 from tests.conftest import scaled
 
@@ -83,13 +82,7 @@ async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: Moto
     await moto_server.reset()
     async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
         table = stack.spec.tables[0]
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=moto_server.endpoint,
-        region_name="eu-north-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    client = dynamodb_client(moto_server.endpoint, "eu-north-1", dummy_credentials=True)
     assert create_tables(client, [table]) == []  # already there
     client.put_item(TableName=table["TableName"], Item={"pk": {"S": "old"}, "owner": {"S": "me"}})
     async with local_stack(
