@@ -1,12 +1,16 @@
-"""The embedded DynamoDB's HTTP front end: ours (infra.wsgi_server) against werkzeug's
-development server (what moto ships), the same moto app and speed-ups behind both.
+"""The embedded DynamoDB's front end, three ways side by side:
+
+- "ours": our HTTP server (infra.wsgi_server), DynamoDB calls dispatched straight to
+  moto's DynamoHandler (`moto_speedups.dynamodb_first`), as `make run` serves it;
+- "flask": our HTTP server, every call through moto's Flask app;
+- "werkzeug": werkzeug's development server and moto's Flask app, as moto ships them.
 
     python -m bench.dynamo_front [--calls 2000] [--batch 100]
 
-Starts both servers (`python -m infra.dynamo`, and the same with werkzeug), then sends
-the two-item BatchWriteItem a `$connect` makes, in alternating batches so machine noise
-hits both alike, and reports per call: the server process's CPU (from /proc), the boto3
-client's CPU and the wall time, and the ratios.
+moto's own speed-ups (`infra.moto_speedups.install`) are in all three. Sends the
+two-item BatchWriteItem a `$connect` makes to each server in turn, `--batch` calls at a
+time so machine noise hits all alike, and reports per call: the server process's CPU
+(from /proc), the boto3 client's CPU and the wall time, and the ratios to "ours".
 """
 
 from __future__ import annotations
@@ -65,7 +69,11 @@ def connect_write(db: Any, n: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    servers = {"ours": await start_moto(), "werkzeug": await start_moto(werkzeug=True)}
+    servers = {
+        "ours": await start_moto(),
+        "flask": await start_moto(flask=True),
+        "werkzeug": await start_moto(werkzeug=True),
+    }
     try:
         dbs = {name: client(s.endpoint) for name, s in servers.items()}
         totals = {name: {"server": 0.0, "client": 0.0, "wall": 0.0} for name in servers}
@@ -100,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'front end':10} {'server CPU':>11} {'client CPU':>11} {'wall':>9}")
     for name, m in r.items():
         print(f"{name:10} {m['server']:9.2f}ms {m['client']:9.2f}ms {m['wall']:7.2f}ms")
-    o, w = r["ours"], r["werkzeug"]
-    print(
-        f"werkzeug / ours: server CPU {w['server'] / o['server']:.2f}x, client CPU "
-        f"{w['client'] / o['client']:.2f}x, wall {w['wall'] / o['wall']:.2f}x"
-    )
+    o = r["ours"]
+    for name in ("flask", "werkzeug"):
+        w = r[name]
+        print(
+            f"{name} / ours: server CPU {w['server'] / o['server']:.2f}x, client CPU "
+            f"{w['client'] / o['client']:.2f}x, wall {w['wall'] / o['wall']:.2f}x"
+        )
     return 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIEnvironment
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ssm import SSMClient
@@ -59,17 +59,22 @@ class MotoServer:
                 await self.proc.wait()
 
 
-async def start_moto(host: str = "127.0.0.1", *, werkzeug: bool = False) -> MotoServer:
+async def start_moto(
+    host: str = "127.0.0.1", *, werkzeug: bool = False, flask: bool = False
+) -> MotoServer:
     """Start moto's server on a free port of `host` and wait until it serves.
 
-    `werkzeug`: behind werkzeug's development server, as moto ships it (only
-    `bench.dynamo_front` uses it, to compare the two front ends side by side)."""
+    Only `bench.dynamo_front` and a test set these, to compare front ends side by side:
+    `werkzeug` serves through werkzeug's development server and moto's Flask app, as moto
+    ships it; `flask` keeps our server but sends DynamoDB calls through moto's Flask app
+    too (see `moto_speedups.dynamodb_first`)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "infra.dynamo",
         host,
         *(["werkzeug"] if werkzeug else []),
+        *(["flask"] if flask else []),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         start_new_session=True,  # Ctrl-C is the harness's to handle
@@ -217,7 +222,7 @@ def _stop_tracking_models() -> None:
     BaseModel.__new__ = untracked  # type: ignore[method-assign]
 
 
-def _serve(host: str, werkzeug: bool = False) -> None:
+def _serve(host: str, werkzeug: bool = False, flask: bool = False) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from infra import moto_speedups
@@ -240,7 +245,9 @@ def _serve(host: str, werkzeug: bool = False) -> None:
     # other threads write to it (a 500), and a cancelled transaction restores that copy,
     # wiping every write made meanwhile. DynamoDB applies each request atomically; the
     # single-threaded server (infra.wsgi_server) applies one request at a time too.
-    app = Dispatcher(create_backend_app)
+    app: WSGIApplication = Dispatcher(create_backend_app)
+    if not (werkzeug or flask):
+        app = moto_speedups.dynamodb_first(app)
 
     def exit_with_parent() -> None:
         sys.stdin.buffer.read()  # EOF: the harness closed our stdin or died
@@ -273,4 +280,8 @@ def _serve(host: str, werkzeug: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1", "werkzeug" in sys.argv[2:])
+    _serve(
+        sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1",
+        werkzeug="werkzeug" in sys.argv[2:],
+        flask="flask" in sys.argv[2:],
+    )

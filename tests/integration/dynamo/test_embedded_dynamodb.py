@@ -18,22 +18,25 @@ async def moto() -> AsyncIterator[MotoServer]:
     await server.close()
 
 
+_TABLE: dict[str, Any] = {
+    "TableName": "t",
+    "BillingMode": "PAY_PER_REQUEST",
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+}
+
+
 @pytest.fixture
 async def table(moto: MotoServer) -> Any:
     await moto.reset()
     db = dynamodb_client(moto.endpoint, "us-east-1", dummy_credentials=True)
-    db.create_table(
-        TableName="t",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
+    db.create_table(**_TABLE)
     return db
 
 
@@ -139,3 +142,82 @@ def test_query_reads_only_its_partition_in_range_order(table: Any) -> None:
         ExclusiveStartKey=page["LastEvaluatedKey"],
     )
     assert [(i["pk"]["S"], i["sk"]["S"]) for i in rest["Items"]] == [("p1", "a")]
+
+
+# -- DynamoDB calls dispatched straight to moto's handler (moto_speedups.dynamodb_first) ---
+
+
+def _calls(db: Any) -> None:
+    """Successes and each kind of error a service meets, in one sequence."""
+    db.put_item(TableName="t", Item={**key("a"), "n": {"N": "1"}, "b": {"B": b"\x00"}})
+    db.get_item(TableName="t", Key=key("a"))
+    db.get_item(TableName="t", Key=key("missing"))
+    db.update_item(
+        TableName="t",
+        Key=key("a"),
+        UpdateExpression="SET n = n + :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    db.batch_write_item(
+        RequestItems={"t": [{"PutRequest": {"Item": key("a", str(i))}} for i in range(3)]}
+    )
+    db.query(
+        TableName="t",
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "a"}},
+        Limit=2,
+    )
+    failing: list[dict[str, Any]] = [
+        {  # ConditionalCheckFailedException, with the item it found
+            "TableName": "t",
+            "Item": key("a"),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+        {"TableName": "nope", "Item": key("a")},  # ResourceNotFoundException
+        {"TableName": "t", "Item": {"pk": {"N": "1"}, "sk": {"S": "s"}}},  # ValidationException
+    ]
+    for request in failing:
+        with pytest.raises(ClientError):
+            db.put_item(**request)
+    with pytest.raises(ClientError):  # TransactionCanceledException
+        db.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": key("b")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": key("zz"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+
+async def test_direct_dispatch_answers_what_moto_flask_app_answers(table: Any) -> None:
+    """Every response, success or error, is the same status, headers and bytes as moto's
+    Flask app sends (but for the request id, which is random)."""
+    flask = await start_moto(flask=True)
+    try:
+        answers: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
+        for name, db in (
+            ("direct", table),
+            ("flask", dynamodb_client(flask.endpoint, "us-east-1", dummy_credentials=True)),
+        ):
+            if name == "flask":
+                db.create_table(**_TABLE)
+            seen = answers.setdefault(name, [])
+
+            def keep(http_response: Any, seen: list[Any] = seen, **_: Any) -> None:
+                headers = {k.lower(): v for k, v in http_response.headers.items()}
+                headers.pop("x-amzn-requestid")
+                seen.append((http_response.status_code, headers, http_response.content))
+
+            db.meta.events.register("after-call.dynamodb.*", keep)
+            _calls(db)
+    finally:
+        await flask.close()
+    assert [status for status, _, _ in answers["direct"]] == [200] * 6 + [400] * 4
+    assert answers["direct"] == answers["flask"]
