@@ -1,12 +1,17 @@
 """Connection scale: how fast connections open through the authorizer, `$connect` and
 DynamoDB, and what 10,000 idle connections cost the gateway.
 
-    python -m bench.scale [--rate-connections 2000] [--idle 10000] [--clients 4]
+    python -m bench.scale [--rate-connections 2000] [--rounds 5] [--idle 10000] [--clients 4]
 
 Starts `python -m infra` in a child process; the clients run in `--clients` other
 processes (each opens its share with up to `--in-flight` handshakes at once and reports
-its own CPU, so a saturated client shows up). Phase 1 opens `--rate-connections` as
-fast as the stack accepts them and reports connections/s, handshake latency and the
+its own CPU, so a saturated client shows up). By default they open with
+`bench.handshake`, a bare opening handshake, so the load costs the shared cores as
+little as it can; `--client websockets` uses websockets' client instead.
+
+Phase 1 opens `--rate-connections` as fast as the stack accepts them, closes them, waits
+until the stack is idle again, and does that `--rounds` times on the same warm stack. It
+reports the median round's connections/s (and every round's), handshake latency and the
 CPU each part of the stack spent per connection (from /proc: gateway, authorizer and
 connect sandboxes, moto). Phase 2 holds `--idle` connections open and reports the
 gateway process's RSS (and the total with sandboxes and moto).
@@ -37,42 +42,57 @@ MIB = 1024 * 1024
 
 
 async def _client(
-    url: str, secret: str, count: int, in_flight: int, prefix: str, deadline_s: float
+    url: str,
+    secret: str,
+    count: int,
+    in_flight: int,
+    prefix: str,
+    deadline_s: float,
+    kind: str = "handshake",
 ) -> None:
-    from websockets.asyncio.client import ClientConnection, connect
+    from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+    from bench.handshake import HandshakeRefused, open_websocket
     from client import protocol
     from client.tokens import mint_token
 
     tokens = [mint_token(f"{prefix}-{i}", secret=secret, ttl_s=7200) for i in range(count)]
     gate = asyncio.Semaphore(in_flight)
-    conns: list[ClientConnection] = []
+    conns: list[Any] = []
     latencies: list[float] = []
     errors: dict[str, int] = {}
     cpu0 = time.process_time()
 
+    def count_error(key: str) -> None:
+        errors[key] = errors.get(key, 0) + 1
+
     async def one(token: str) -> None:
         async with gate:
             t = time.perf_counter()
+            target = protocol.with_token(url, token)
             try:
-                ws = await connect(
-                    protocol.with_token(url, token),
-                    compression=None,
-                    open_timeout=60,
-                    ping_interval=None,
-                    max_size=2**16,
-                )
-            except InvalidStatus as exc:
-                key = f"http_{exc.response.status_code}"
-                errors[key] = errors.get(key, 0) + 1
+                if kind == "handshake":
+                    conn: Any = await open_websocket(target, timeout_s=60)
+                else:
+                    conn = await connect(
+                        target,
+                        compression=None,
+                        open_timeout=60,
+                        ping_interval=None,
+                        max_size=2**16,
+                    )
+            except (HandshakeRefused, InvalidStatus) as exc:
+                status = exc.status if isinstance(exc, HandshakeRefused) else None
+                if isinstance(exc, InvalidStatus):
+                    status = exc.response.status_code
+                count_error(f"http_{status}")
                 return
             except (OSError, TimeoutError, InvalidHandshake) as exc:
-                key = type(exc).__name__
-                errors[key] = errors.get(key, 0) + 1
+                count_error(type(exc).__name__)
                 return
             latencies.append((time.perf_counter() - t) * 1000)
-            conns.append(ws)
+            conns.append(conn)
 
     started = time.time()
     attempts = [asyncio.ensure_future(one(t)) for t in tokens]
@@ -114,9 +134,16 @@ def stack_rss(h: Harness) -> dict[str, int]:
 
 
 async def open_from_clients(
-    ws_url: str, secret: str, total: int, clients: int, in_flight: int, deadline_s: float = 1200
+    ws_url: str,
+    secret: str,
+    total: int,
+    clients: int,
+    in_flight: int,
+    deadline_s: float = 1200,
+    kind: str = "handshake",
 ) -> tuple[list[asyncio.subprocess.Process], list[dict[str, Any]]]:
-    """Start `clients` client processes opening `total` connections between them."""
+    """Start `clients` client processes opening `total` connections between them, each
+    with `bench.handshake` (kind "handshake") or websockets' client ("websockets")."""
     run = secrets.token_hex(3)
     procs = []
     for k in range(clients):
@@ -133,6 +160,7 @@ async def open_from_clients(
                 str(in_flight),
                 f"scale-{run}-{k}",
                 str(deadline_s),
+                kind,
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -188,24 +216,48 @@ def summarize(reports: list[dict[str, Any]], cpu: dict[str, float], wall: float)
     }
 
 
+async def wait_until_idle(h: Harness, limit_s: float = 300) -> None:
+    """Until the stack has used under 5 % of a core for a second: the previous round's
+    `$disconnect`s are done and do not eat into the next round."""
+    deadline = time.monotonic() + limit_s
+    before = sum(stack_cpu(h).values())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        now = sum(stack_cpu(h).values())
+        if now - before < 0.05:
+            return
+        before = now
+
+
 async def connect_rate(args: argparse.Namespace) -> dict[str, Any]:
+    """`args.rounds` rounds on one warm stack, each opening `args.rate_connections` and
+    closing them all; the machine is shared, so one round is not a figure."""
     options = ["--concurrency", str(args.concurrency)]
+    rounds = []
     async with running_harness(*options) as h:
         # A few connections first, so sandboxes are warm (cold starts are not the subject).
         procs, _ = await open_from_clients(
             h.ws_url, h.secret, args.concurrency * 2, 1, args.concurrency * 2
         )
         await drop_clients(procs)
-        cpu0 = stack_cpu(h)
-        t0 = time.perf_counter()
-        procs, reports = await open_from_clients(
-            h.ws_url, h.secret, args.rate_connections, args.clients, args.in_flight
-        )
-        wall = time.perf_counter() - t0
-        cpu1 = stack_cpu(h)
-        await drop_clients(procs)
-    cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
-    return summarize(reports, cpu, wall)
+        for _ in range(args.rounds):
+            await wait_until_idle(h)
+            cpu0 = stack_cpu(h)
+            t0 = time.perf_counter()
+            procs, reports = await open_from_clients(
+                h.ws_url,
+                h.secret,
+                args.rate_connections,
+                args.clients,
+                args.in_flight,
+                kind=args.client,
+            )
+            wall = time.perf_counter() - t0
+            cpu1 = stack_cpu(h)
+            await drop_clients(procs)
+            rounds.append(summarize(reports, {k: cpu1[k] - cpu0[k] for k in cpu0}, wall))
+    by_rate = sorted(rounds, key=lambda r: float(r["per_s"]))
+    return {"median": by_rate[len(by_rate) // 2], "rounds": rounds}
 
 
 async def idle(args: argparse.Namespace) -> dict[str, Any]:
@@ -214,7 +266,7 @@ async def idle(args: argparse.Namespace) -> dict[str, Any]:
         before = stack_rss(h)
         t0 = time.perf_counter()
         procs, reports = await open_from_clients(
-            h.ws_url, h.secret, args.idle, args.clients, args.in_flight
+            h.ws_url, h.secret, args.idle, args.clients, args.in_flight, kind=args.client
         )
         wall = time.perf_counter() - t0
         # Idle for a moment: let the connect invocations' garbage settle.
@@ -236,16 +288,24 @@ async def idle(args: argparse.Namespace) -> dict[str, Any]:
 def report(rate: dict[str, Any] | None, held: dict[str, Any] | None, args: Any) -> str:
     lines = []
     if rate:
-        hs = rate["handshake_ms"]
-        cpu = ", ".join(f"{k} {v:.2f}" for k, v in rate["cpu_ms_per_connection"].items())
+        med = rate["median"]
+        hs = med["handshake_ms"]
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in med["cpu_ms_per_connection"].items())
+        per_round = ", ".join(f"{r['per_s']:.0f}" for r in rate["rounds"])
+        errors: dict[str, int] = {}
+        for r in rate["rounds"]:
+            for k, v in r["errors"].items():
+                errors[k] = errors.get(k, 0) + v
         lines += [
-            f"connect rate: {rate['opened']} connections (authorizer + $connect + DynamoDB) in "
-            f"{rate['seconds']} s = {rate['per_s']:.0f}/s from {args.clients} client processes, "
-            f"{args.in_flight} handshakes in flight each; errors {rate['errors'] or 'none'}",
+            f"connect rate (authorizer + $connect + DynamoDB): median {med['per_s']:.0f}/s over "
+            f"{len(rate['rounds'])} rounds of {args.rate_connections} connections (per round: "
+            f"{per_round}/s) from {args.clients} {args.client} client processes, "
+            f"{args.in_flight} handshakes in flight each; errors {errors or 'none'}",
+            "  the median round:",
             f"  handshake p50 {hs.get('p50')} ms, p99 {hs.get('p99')} ms, max {hs.get('max')} ms",
             f"  stack CPU per connection (ms): {cpu}; stack kept "
-            f"{rate['stack_cpu_cores_busy']} cores busy",
-            f"  client processes used {rate['client_cpu_share_of_core']} of a core each",
+            f"{med['stack_cpu_cores_busy']} cores busy",
+            f"  client processes used {med['client_cpu_share_of_core']} of a core each",
         ]
     if held:
         lines += [
@@ -259,16 +319,23 @@ def report(rate: dict[str, Any] | None, held: dict[str, Any] | None, args: Any) 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["client"]:
-        url, secret, count, in_flight, prefix, deadline = argv[1:7]
+        url, secret, count, in_flight, prefix, deadline, kind = argv[1:8]
         raise_fd_limit()
-        asyncio.run(_client(url, secret, int(count), int(in_flight), prefix, float(deadline)))
+        asyncio.run(_client(url, secret, int(count), int(in_flight), prefix, float(deadline), kind))
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n")[0])
     p.add_argument("--rate-connections", type=int, default=2000, help="0 skips phase 1")
+    p.add_argument("--rounds", type=int, default=5, help="phase 1 rounds; the median is reported")
     p.add_argument("--idle", type=int, default=10000, help="0 skips phase 2")
     p.add_argument("--clients", type=int, default=4, help="client processes")
     p.add_argument("--in-flight", type=int, default=100, help="handshakes in flight per client")
     p.add_argument("--concurrency", type=int, default=4, help="sandboxes per function")
+    p.add_argument(
+        "--client",
+        choices=("handshake", "websockets"),
+        default="handshake",
+        help="how clients open: bench.handshake (the cheapest) or websockets' client",
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     raise_fd_limit()  # inherited by the harness and the client processes
