@@ -100,9 +100,7 @@ class ChatService:
             case c.Send(room, body, client_msg_id):
                 self._require_member(conn.rooms, room)
                 msg = Message(new_id(now), user, body, now, room=room, client_msg_id=client_msg_id)
-                out.reply = self._post(
-                    out, msg, conn_id, (m.connection_id for m in self._members(room))
-                )
+                out.reply = self._post(out, msg, conn_id, self._member_ids(room))
             case c.History(room, before, limit):
                 self._require_member(conn.rooms, room)
                 page, next_before = self._store.history(room, before, limit, now)
@@ -138,7 +136,7 @@ class ChatService:
         now = self._clock()
         out = Outcome(reply=None)
         msg = Message(new_id(now), publisher, body, now, room=room)
-        self._post(out, msg, None, (m.connection_id for m in self._members(room)))
+        self._post(out, msg, None, self._member_ids(room))
         return msg.id, out
 
     # -- pieces --------------------------------------------------------------------
@@ -151,17 +149,30 @@ class ChatService:
     def _members(self, room: str) -> list[Member]:
         return self._store.room_members(room, self._clock())
 
+    def _member_ids(self, room: str) -> Callable[[], Iterable[str]]:
+        return lambda: [m.connection_id for m in self._members(room)]
+
     def _post(
-        self, out: Outcome, msg: Message, sender_conn: str | None, recipients: Iterable[str]
+        self,
+        out: Outcome,
+        msg: Message,
+        sender_conn: str | None,
+        recipients: Callable[[], Iterable[str]],
     ) -> dict[str, Any]:
-        """Store `msg` and deliver it; a repeated clientMsgId returns the original, unsent."""
+        """Store `msg` and deliver it; a repeated clientMsgId returns the original, unsent.
+
+        The recipients are read after the message is stored, never before. A join adds
+        its membership and then reads the history, so a join racing this send either
+        finds the message in that history or is among the recipients. Read the other
+        way round, a join between the read and the store got neither.
+        """
         original = self._store.save_message(msg, in_history=msg.room is not None)
         if original is not None:
             return original
         out.stored += 1
         frame = msg.frame()
         # The sender's own connection gets the message as its route response (the ack).
-        targets = {cid for cid in recipients if cid != sender_conn}
+        targets = {cid for cid in recipients() if cid != sender_conn}
         self._deliver(out, targets, frame, room=msg.room)
         return frame
 
@@ -181,7 +192,7 @@ class ChatService:
         own = targets if to == user.id else set(self._store.user_connections(user.id, now))
         msg = Message(new_id(now), user, body, now, to=to, client_msg_id=client_msg_id)
         before = len(out.deliveries.gone)
-        frame = self._post(out, msg, conn_id, targets | own)
+        frame = self._post(out, msg, conn_id, lambda: targets | own)
         gone = set(out.deliveries.gone[before:])
         # A new message (not a dedup replay) none of whose recipients on `to`'s side was live.
         remote = targets - {conn_id}

@@ -264,8 +264,13 @@ class Store:
         ]
 
     def _query_live(self, table: str, pk: str, now_ms: int) -> Iterator[Item]:
+        # Strongly consistent, as history() is: a send reads the members after storing
+        # its message and a join reads the history after writing its membership, and
+        # each must see the other's write (ChatService._post). An eventually consistent
+        # read may not, for up to a second.
         kwargs: dict[str, Any] = {
             "TableName": table,
+            "ConsistentRead": True,
             "KeyConditionExpression": "pk = :pk",
             "FilterExpression": "expiresAt > :now",
             "ExpressionAttributeValues": {":pk": _s(pk), ":now": _n(now_ms // 1000)},
@@ -366,6 +371,7 @@ class Store:
             values[":before"] = _s(before)
         kwargs: dict[str, Any] = {
             "TableName": self._msgs,
+            "ConsistentRead": True,  # see _query_live
             "KeyConditionExpression": cond,
             "FilterExpression": "expiresAt > :now",
             "ExpressionAttributeValues": values,
