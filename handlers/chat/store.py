@@ -264,7 +264,7 @@ class Store:
         ]
 
     def _query_live(self, table: str, pk: str, now_ms: int) -> Iterator[Item]:
-        # Strongly consistent, as history() is: a send reads the members after storing
+        # Strongly consistent, like history(): a send reads the members after storing
         # its message and a join reads the history after writing its membership, and
         # each must see the other's write (ChatService._post). An eventually consistent
         # read may not, for up to a second.
