@@ -70,9 +70,7 @@ class _Opening(asyncio.Protocol):
             self.done.set_exception(exc or ConnectionResetError("closed during the handshake"))
 
 
-async def open_websocket(
-    url: str, timeout_s: float, ssl_context: ssl.SSLContext | None = None
-) -> asyncio.Transport:
+async def open_websocket(url: str, timeout_s: float) -> asyncio.Transport:
     """Open `url` (ws:// or wss://) and return the transport once the server has accepted
     the upgrade. Raises HandshakeRefused, OSError or TimeoutError."""
     parts = urlsplit(url)
@@ -89,7 +87,7 @@ async def open_websocket(
     ).encode()
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
-    context = (ssl_context or ssl.create_default_context()) if secure else None
+    context = ssl.create_default_context() if secure else None
     async with asyncio.timeout(timeout_s):
         transport, _ = await loop.create_connection(
             lambda: _Opening(request, accept, done), host, port, ssl=context

@@ -47,6 +47,9 @@ def install() -> None:
     _cached_method_names()
 
 
+_DYNAMODB_TARGET = "DynamoDB_20120810."
+
+
 def dynamodb_first(app: WSGIApplication) -> WSGIApplication:
     """`app` (moto's server app) with DynamoDB calls dispatched to moto's DynamoHandler
     directly; what the handler answers is what moto's Flask view would have sent."""
@@ -81,9 +84,6 @@ def dynamodb_first(app: WSGIApplication) -> WSGIApplication:
         return [payload]
 
     return dispatch
-
-
-_DYNAMODB_TARGET = "DynamoDB_20120810."
 
 
 def _cached_method_names() -> None:

@@ -201,13 +201,10 @@ async def test_direct_dispatch_answers_what_moto_flask_app_answers(table: Any) -
     Flask app sends (but for the request id, which is random)."""
     flask = await start_moto(flask=True)
     try:
+        through_flask = dynamodb_client(flask.endpoint, "us-east-1", dummy_credentials=True)
+        through_flask.create_table(**_TABLE)
         answers: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
-        for name, db in (
-            ("direct", table),
-            ("flask", dynamodb_client(flask.endpoint, "us-east-1", dummy_credentials=True)),
-        ):
-            if name == "flask":
-                db.create_table(**_TABLE)
+        for name, db in (("direct", table), ("flask", through_flask)):
             seen = answers.setdefault(name, [])
 
             def keep(http_response: Any, seen: list[Any] = seen, **_: Any) -> None:
