@@ -34,18 +34,22 @@ The CLI starts `python -m infra` in a child process (`--mgmt-latency-ms 20 --gon
 - Every `ghost_every_s` a stale membership is written straight into DynamoDB (a
   connection id that never existed, as if its `$disconnect` never ran): the next fan-out
   into that room gets 410 and must remove it.
-- At the end: churn stops, every room gets one last message (the sweep), and the room
-  memberships in DynamoDB are compared with the connections still open.
+- At the end: churn stops and every room gets one message, twice (the sweeps). Before
+  and after each sweep the room memberships in DynamoDB are compared with the
+  connections still open.
 
 SoakResult fields (all counts): `sent`, `acked` (the sender got its message back),
 `expected` (deliveries owed to a live member: joined before the send, still open
 `grace_s` after the ack), `delivered`, `lost` (owed, never came), `duplicates`,
 `misrouted` (a message of another room), `killed`, `dropped` (closed by the service),
 `reconnects`, `ghosts`, `stale` (memberships in DynamoDB of connections that are not
-open, after the sweep; ghosts included), `errors` (error frames by code), `rss` (list of
-`RssSample(t_s, bytes_by_group)`), `duration_s`. `ok` is true when nothing was lost,
-duplicated, misrouted or left stale and at least one message was acked; `rss_growth()`
-gives last/first sample per group and `summary()` a printable report.
+open, seen before a sweep and still there after it; ghosts included), `pending_at_end`
+(such memberships first seen after the last sweep: a join or `$disconnect` still
+queued when churn stopped; their next fan-out has not happened), `errors` (error frames
+by code), `rss` (list of `RssSample(t_s, bytes_by_group)`), `duration_s`. `ok` is true
+when nothing was lost, duplicated, misrouted or left stale and at least one message was
+acked; `rss_growth()` gives last/first sample per group and `summary()` a printable
+report.
 """
 
 from __future__ import annotations
@@ -132,6 +136,7 @@ class SoakResult:
     ghosts: int = 0
     stale: int = 0
     stale_ghosts: int = 0
+    pending_at_end: int = 0
     open_at_end: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     rss: list[RssSample] = field(default_factory=list)
@@ -172,8 +177,9 @@ class SoakResult:
             f"churn         killed {self.killed}, dropped by the service {self.dropped}, "
             f"reconnects {self.reconnects} ({self.connect_failures} failed), "
             f"open at the end {self.open_at_end}",
-            f"stale         {self.stale} memberships of closed connections after the sweep "
-            f"({self.stale_ghosts} of {self.ghosts} ghosts)",
+            f"stale         {self.stale} memberships of closed connections survived a sweep "
+            f"({self.stale_ghosts} of {self.ghosts} ghosts); {self.pending_at_end} written "
+            "after the last sweep read its room",
             f"errors        {', '.join(f'{k} {v}' for k, v in self.errors.items()) or 'none'}",
         ]
         for s in self.rss:
@@ -443,19 +449,11 @@ class _Soak:
             await asyncio.sleep(max(0.0, min(started + sent / cfg.rate, end) - now()))
         self.result.duration_s = now() - started
 
-        # Wind down: no more churn; wait for the last acks, sweep every room, check.
+        # Wind down: no more churn; wait for the last acks, then two sweeps (see _sweeps).
         self.churn = False
         await self._settle()
-        sweep = []
-        for room in self.rooms:
-            members = [c for c in self.ready if c.room == room and c.closed_at is None]
-            if members:
-                sweep.append(self.rng.choice(members))
-        for c in sweep:
-            await self._send(c)
-        await self._settle()
+        await self._sweeps()
         self._sample(started)
-        await self._check_stale()
         self._count_deliveries()
         await self._close()
         self.result.errors = dict(sorted(self.errors.items()))
@@ -529,19 +527,44 @@ class _Soak:
                             f"{c.joined_at:.3f}, closed {c.closed_at})"
                         )
 
-    async def _check_stale(self) -> None:
+    async def _sweeps(self) -> None:
+        """Every membership of a closed connection seen before a sweep must be gone after it.
+
+        A sweep is one message into every room, so each such membership gets its next
+        fan-out. A membership can also appear after a sweep has read the room (a join
+        or a `$disconnect` still queued when churn stopped); the second sweep is that
+        one's next fan-out. What survives the sweep that followed it is stale."""
+        seen = await self._closed_memberships()
+        stale: set[tuple[str, str]] = set()
+        for _ in range(2):
+            await self._sweep()
+            now_seen = await self._closed_memberships()
+            stale |= seen & now_seen
+            seen = now_seen
+        self.result.stale = len(stale)
+        self.result.stale_ghosts = sum(conn in self.ghost_ids for _, conn in stale)
+        self.result.pending_at_end = len(seen - stale)
+
+    async def _sweep(self) -> None:
+        for room in self.rooms:
+            members = [c for c in self.ready if c.room == room and c.closed_at is None]
+            if members:
+                await self._send(self.rng.choice(members))
+        await self._settle()
+
+    async def _closed_memberships(self) -> set[tuple[str, str]]:
+        """(room, connection id) of every membership in DynamoDB whose connection is not
+        open (ghosts included)."""
         open_ids = {c.conn_id for c in self.clients if c.closed_at is None and c.conn_id}
         self.result.open_at_end = len(open_ids)
         store = self._store_client()
         at = int(time.time() * 1000)
-        stale = stale_ghosts = 0
+        found = set()
         for room in self.rooms:
-            members = await asyncio.to_thread(store.room_members, room, at)
-            for member in members:
+            for member in await asyncio.to_thread(store.room_members, room, at):
                 if member.connection_id not in open_ids:
-                    stale += 1
-                    stale_ghosts += member.connection_id in self.ghost_ids
-        self.result.stale, self.result.stale_ghosts = stale, stale_ghosts
+                    found.add((room, member.connection_id))
+        return found
 
     async def _close(self) -> None:
         closing = [c for c in self.clients if c.ws is not None and c.closed_at is None]

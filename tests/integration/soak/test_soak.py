@@ -50,7 +50,7 @@ async def test_short_soak_under_faults_loses_nothing_and_leaves_nothing_stale(
         assert result.acked > 20 and result.expected > 100, summary
         # Nothing owed to a live member was lost, doubled or sent to the wrong room...
         assert (result.lost, result.duplicates, result.misrouted) == (0, 0, 0), summary
-        # ...and after the sweep no membership of a closed or invented connection is left.
+        # ...and no membership of a closed or invented connection survived a sweep.
         assert (result.stale, result.stale_ghosts) == (0, 0), summary
         assert result.errors.get("internal", 0) == 0, summary
         assert logs_of(stack).failures() == []
