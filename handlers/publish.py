@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, record
 from .chat.commands import decode_frame, validate_body, validate_room
-from .chat.errors import ChatError, TooLarge
+from .chat.errors import BadRequest, ChatError, TooLarge
 from .chat.model import User
 from .events import PublishEvent
 
@@ -53,6 +53,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if len(raw.encode()) > MAX_BODY_BYTES:
             raise TooLarge(f"body over {MAX_BODY_BYTES} bytes")
         room = validate_room((ev.pathParameters or {}).get("room"))
+        if not raw.strip():
+            raise BadRequest('empty body: expected a JSON object such as {"text": "hi"}')
         body = validate_body(decode_frame(raw))
     except (ChatError, UnicodeDecodeError, ValueError) as exc:
         code = exc.code if isinstance(exc, ChatError) else "bad_request"

@@ -87,6 +87,13 @@ def test_publish_limits(
         assert answer["code"] == code and answer["message"]
 
 
+@pytest.mark.parametrize("body", ["", "   \n"])
+def test_an_empty_body_is_refused_as_empty_not_as_bad_json(publishing: Gateway, body: str) -> None:
+    status, answer = publish("feed:cpu", body)
+    assert (status, answer["code"]) == (400, "bad_request")
+    assert answer["message"] == 'empty body: expected a JSON object such as {"text": "hi"}'
+
+
 def test_secret_from_ssm_securestring(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from handlers.chat.auth import TokenVerifier, secret_source
     from handlers.chat.settings import Settings
