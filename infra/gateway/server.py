@@ -118,6 +118,12 @@ class GatewayServer:
         return self._port
 
     @property
+    def bound_addresses(self) -> list[str]:
+        """The addresses the listening sockets are bound to (what is actually reachable)."""
+        sockets = self._server.sockets if self._server is not None else ()
+        return [str(sock.getsockname()[0]) for sock in sockets]
+
+    @property
     def authority(self) -> str:
         return f"{self.options.host}:{self._port}"
 

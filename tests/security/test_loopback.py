@@ -61,8 +61,7 @@ def is_loopback(address: str) -> bool:
 
 
 async def test_the_gateway_and_management_api_listen_on_loopback_only(stack: LocalStack) -> None:
-    server = stack.gateway._server  # the asyncio.Server: what is actually bound
-    bound = [sock.getsockname()[0] for sock in server.sockets]
+    bound = stack.gateway.bound_addresses
     assert bound and all(is_loopback(a) for a in bound), bound
     assert stack.mgmt_url.startswith("http://127.0.0.1:")
 
