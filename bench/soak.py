@@ -537,20 +537,24 @@ class _Soak:
         seen = await self._closed_memberships()
         stale: set[tuple[str, str]] = set()
         for _ in range(2):
-            await self._sweep()
+            swept = await self._sweep()
             now_seen = await self._closed_memberships()
-            stale |= seen & now_seen
+            stale |= {(room, conn) for room, conn in seen & now_seen if room in swept}
             seen = now_seen
         self.result.stale = len(stale)
         self.result.stale_ghosts = sum(conn in self.ghost_ids for _, conn in stale)
         self.result.pending_at_end = len(seen - stale)
 
-    async def _sweep(self) -> None:
+    async def _sweep(self) -> set[str]:
+        """One message into every room that has an open member; the rooms it reached."""
+        swept = set()
         for room in self.rooms:
             members = [c for c in self.ready if c.room == room and c.closed_at is None]
             if members:
                 await self._send(self.rng.choice(members))
+                swept.add(room)
         await self._settle()
+        return swept
 
     async def _closed_memberships(self) -> set[tuple[str, str]]:
         """(room, connection id) of every membership in DynamoDB whose connection is not
