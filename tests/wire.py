@@ -1,6 +1,7 @@
-"""The chat over real loopback sockets, for the fuzz, security and soak tests: a local stack
-running the real serverless.yml, and a WebSocket peer that buffers every frame it gets so
-a test can wait for the one it wants (never sleep and hope)."""
+"""The chat over real loopback sockets, for every tier that talks to it as a client (chat
+integration, fuzz, security, soak): a local stack running the real serverless.yml, a
+WebSocket peer that buffers every frame it gets so a test can wait for the one it wants
+(never sleep and hope), and the HTTP publish API."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from infra.dynamo import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 Frame = dict[str, Any]
 
 # protocol.md's error codes a client may legitimately get; `internal` is a bug.
@@ -93,7 +94,7 @@ class Peer:
 
     ws: ClientConnection
     user: str
-    frames: list[Frame] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)  # arrived, not yet taken by a wait
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     _reader: asyncio.Task[None] | None = None
 
@@ -113,10 +114,13 @@ class Peer:
         async with self._arrived:
             self._arrived.notify_all()
 
-    async def send(self, frame: Any) -> None:
-        await self.ws.send(json.dumps(frame))
+    async def send(self, action: str, **fields: Any) -> None:
+        """Send one action frame; frames that are not actions go through `ws.send`."""
+        await self.ws.send(json.dumps({"action": action, **fields}))
 
-    async def wait_for(self, match: Callable[[Frame], bool], seconds: float = 10) -> Frame:
+    async def wait_for(
+        self, match: Callable[[Frame], bool], seconds: float = 10, what: str = "matching frame"
+    ) -> Frame:
         """The first buffered or future frame for which `match` holds (taken off the buffer)."""
 
         def find() -> Frame | None:
@@ -128,35 +132,65 @@ class Peer:
                     self._arrived.wait_for(lambda: find() is not None), scaled(seconds)
                 )
             except TimeoutError:
-                raise AssertionError(f"{self.user}: no matching frame; got {self.frames}") from None
+                # What was wanted and everything that came instead: enough to see why.
+                raise AssertionError(
+                    f"{self.user}: no {what} within {scaled(seconds):g} s; got {self.frames}"
+                ) from None
             frame = find()
             assert frame is not None
             self.frames.remove(frame)
             return frame
 
     async def expect(self, type_: str, seconds: float = 10, **fields: Any) -> Frame:
-        return await self.wait_for(
-            lambda f: f.get("type") == type_ and all(f.get(k) == v for k, v in fields.items()),
-            seconds,
-        )
+        """The first frame of `type_` whose `fields` have these values (taken)."""
+        return await self.expect_any((type_, fields), seconds=seconds)
 
-    async def call(self, action: str, **fields: Any) -> Frame:
-        """Send `action` and wait for its answer: the right frame type, or an error about it."""
-        await self.send({"action": action, **fields})
-        want = ANSWERS[action]
+    async def expect_any(self, *wanted: tuple[str, dict[str, Any]], seconds: float = 10) -> Frame:
+        """The first frame matching any (type, fields) pair of `wanted` (taken)."""
+
+        def match(f: Frame) -> bool:
+            return any(
+                f.get("type") == type_ and all(f.get(k) == v for k, v in fields.items())
+                for type_, fields in wanted
+            )
+
+        what = " or ".join(f"{type_} frame with {fields}" for type_, fields in wanted)
+        return await self.wait_for(match, seconds, what)
+
+    async def _reply(self, action: str, fields: dict[str, Any]) -> Frame:
+        """Send `action` and wait for its reply: the right frame type, or an error about it
+        (waiting for either, so the wrong one fails at once instead of timing out)."""
+        await self.send(action, **fields)
+        want = ANSWERS.get(action)  # an unknown action has only an error for an answer
         room = fields.get("room")
 
-        def answer(f: Frame) -> bool:
+        def reply(f: Frame) -> bool:
             if f.get("type") == "error":
                 return f.get("action") == action
-            if f.get("type") != want:
+            if want is None or f.get("type") != want:
                 return False
             # A room answer is about this room; a `message` is ours (others' are deliveries).
             if room is not None and f.get("room") != room:
                 return False
             return want not in ("message", "direct") or f.get("from", {}).get("id") == self.user
 
-        return await self.wait_for(answer)
+        return await self.wait_for(reply, what=f"reply to {action}")
+
+    async def call(self, action: str, **fields: Any) -> Frame:
+        """Send `action` and wait for its answer; an error about it fails the test."""
+        frame = await self._reply(action, fields)
+        assert frame["type"] != "error", f"{self.user}: {action} {fields} refused: {frame}"
+        return frame
+
+    async def refused(self, action: str, **fields: Any) -> Frame:
+        """Send `action` and wait for the error about it; an answer fails the test."""
+        frame = await self._reply(action, fields)
+        assert frame["type"] == "error", f"{self.user}: {action} {fields} answered: {frame}"
+        return frame
+
+    def pending(self, type_: str) -> list[Frame]:
+        """The buffered frames of `type_` no wait has taken."""
+        return [f for f in self.frames if f.get("type") == type_]
 
     async def closed(self, seconds: float = 10) -> int | None:
         """Wait until the server closes the socket; the close code it sent."""

@@ -13,7 +13,7 @@ import pytest
 from infra.stack import LocalStack
 from tests.functional.conftest import aws, gw  # noqa: F401  (fixtures, reused as they are)
 from tests.functional.test_publish import publishing  # noqa: F401
-from tests.fuzz.wire import start_stack
+from tests.wire import start_stack
 
 
 @pytest.fixture(scope="package")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.functional.conftest import Gateway
 from tests.fuzz.profiles import examples
-from tests.fuzz.wire import ANSWERS, ERROR_CODES
+from tests.wire import ANSWERS, ERROR_CODES
 
 ACTIONS = tuple(ANSWERS)
 _users = itertools.count()

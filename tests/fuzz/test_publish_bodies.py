@@ -17,7 +17,7 @@ from tests.functional.conftest import Gateway
 from tests.functional.test_publish import publish
 from tests.fuzz.profiles import examples
 from tests.fuzz.test_handler_frames import any_text, json_values, rooms, truncated_json
-from tests.fuzz.wire import ERROR_CODES
+from tests.wire import ERROR_CODES
 
 FEED = "feed:fuzz"
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from infra.stack import LocalStack
 from tests.fuzz.profiles import examples
-from tests.fuzz.wire import ANSWERS, ERROR_CODES, Peer, logs_of, open_peer, unique
+from tests.wire import ANSWERS, ERROR_CODES, Peer, logs_of, open_peer, unique
 
 KB = 1024
 
@@ -68,7 +68,7 @@ async def test_binary_frame_closes_1003(stack: LocalStack) -> None:
 
 async def test_frame_over_32_kb_closes_1009(stack: LocalStack) -> None:
     async def big_frame(peer: Peer) -> None:
-        await peer.send({"action": "ping", "pad": "x" * (32 * KB)})
+        await peer.send("ping", pad="x" * (32 * KB))
 
     await fatal(stack, big_frame, 1009)
 

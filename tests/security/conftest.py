@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from infra.stack import LocalStack
-from tests.fuzz.wire import start_stack
 from tests.unit.test_template import template  # noqa: F401  (packages first when stale)
+from tests.wire import start_stack
 
 
 @pytest.fixture(scope="package")

@@ -7,7 +7,7 @@ and members are refused to non-members; `feed:` rooms are read-only over WebSock
 from __future__ import annotations
 
 from infra.stack import LocalStack
-from tests.fuzz.wire import Peer, bearer, open_peer, publish, unique
+from tests.wire import Peer, bearer, open_peer, publish, unique
 
 
 def spoof(victim: Peer, victim_conn: str) -> dict[str, object]:
@@ -52,7 +52,7 @@ async def test_spoofed_sender_fields_in_direct_change_nothing(stack: LocalStack)
     got = await bob.expect("direct", id=sent["id"])
     assert got["from"] == {"id": mallory.user, "name": "Mallory"}
     # The copy for the sender's own connections went to Mallory's, not Alice's.
-    await alice.send({"action": "ping"})
+    await alice.send("ping")
     await alice.expect("pong")
     assert [f for f in alice.frames if f.get("type") == "direct"] == []
 
@@ -79,7 +79,7 @@ async def test_non_members_can_neither_write_nor_read_a_room(stack: LocalStack) 
         ("history", {}),
         ("members", {}),
     ):
-        refused = await eve.call(action, room=room, **fields)
+        refused = await eve.refused(action, room=room, **fields)
         assert (refused["type"], refused["code"]) == ("error", "not_member"), action
         assert "secret plans" not in str(refused)
     # Nothing of Eve's reached the room.
@@ -94,7 +94,7 @@ async def test_feed_rooms_are_read_only_over_websocket_but_take_publishes(
     feed = unique("feed:alerts")
     reader = await open_peer(stack, unique("reader"))
     assert (await reader.call("join", room=feed))["type"] == "joined"
-    refused = await reader.call("send", room=feed, text="fake alert", data={"level": 9})
+    refused = await reader.refused("send", room=feed, text="fake alert", data={"level": 9})
     assert (refused["type"], refused["code"]) == ("error", "read_only")
     token = stack.token("alerts-bot", "Alerts", scopes=("publish",))
     status, body = await publish(stack, feed, {"text": "real alert"}, bearer(token))

@@ -12,7 +12,7 @@ import jwt
 import pytest
 
 from infra.stack import LocalStack
-from tests.fuzz.wire import bearer, open_peer, publish, unique
+from tests.wire import bearer, open_peer, publish, unique
 
 
 def signed(secret: str, **claims: object) -> str:

@@ -14,7 +14,8 @@ import pytest
 from infra.dynamo import dynamodb_client
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
-from tests.integration.chat.conftest import REPO, Chat, ChatClient, unique
+from tests.integration.chat.conftest import Chat
+from tests.wire import REPO, Peer, unique
 
 SHARD = 10
 # Sorts after every real id, so it falls in the last shard, which is handed off.
@@ -32,10 +33,10 @@ async def sharded_stack() -> AsyncIterator[LocalStack]:
 async def chat(sharded_stack: LocalStack) -> AsyncIterator[Chat]:
     session = Chat(sharded_stack)
     yield session
-    await asyncio.gather(*(c.close() for c in session.clients))
+    await session.close()
 
 
-async def crowd(chat: Chat, room: str, size: int) -> list[ChatClient]:
+async def crowd(chat: Chat, room: str, size: int) -> list[Peer]:
     """`size` connections of one user in `room` (one user: no presence fan-out)."""
     user = unique("crowd")
     clients = list(await asyncio.gather(*(chat.connect(user) for _ in range(size))))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.integration.chat.conftest import Chat, unique
+from tests.integration.chat.conftest import Chat
+from tests.wire import bearer, publish, unique
 
 
 async def test_publish_delivers_to_members_with_the_publisher_as_sender(
@@ -16,7 +17,9 @@ async def test_publish_delivers_to_members_with_the_publisher_as_sender(
     await alice.call("join", room=feed)
     await bob.call("join", room=feed)
     token = chat.stack.token("ticker", "Ticker", scopes=("publish",))
-    status, body = await chat.publish(feed, {"text": "up 3%", "data": {"pct": 3}}, token)
+    status, body = await publish(
+        chat.stack, feed, {"text": "up 3%", "data": {"pct": 3}}, bearer(token)
+    )
     assert status == 202 and body["delivered"] == 2
     for client in (alice, bob):
         message = await client.expect("message", room=feed)
@@ -34,7 +37,7 @@ async def test_feed_rooms_are_read_only_over_websocket(
     refused = await alice.refused("send", room=feed, text="me too")
     assert refused["code"] == "read_only"
     token = chat.stack.token("newsroom", scopes=("publish",))
-    status, _ = await chat.publish(feed, {"text": "headline"}, token)
+    status, _ = await publish(chat.stack, feed, {"text": "headline"}, bearer(token))
     assert status == 202
     history = await alice.call("history", room=feed)
     assert [m["text"] for m in history["messages"]] == ["headline"]
@@ -42,12 +45,12 @@ async def test_feed_rooms_are_read_only_over_websocket(
 
 async def test_publish_refuses_bad_tokens_and_bodies(chat: Chat) -> None:
     feed = unique("feed:x")
-    assert (await chat.publish(feed, {"text": "x"}))[0] == 401
-    assert (await chat.publish(feed, {"text": "x"}, "not-a-token"))[0] == 401
+    assert (await publish(chat.stack, feed, {"text": "x"}))[0] == 401
+    assert (await publish(chat.stack, feed, {"text": "x"}, bearer("not-a-token")))[0] == 401
     unscoped = chat.stack.token("someone")
-    assert (await chat.publish(feed, {"text": "x"}, unscoped))[0] == 403
+    assert (await publish(chat.stack, feed, {"text": "x"}, bearer(unscoped)))[0] == 403
     token = chat.stack.token("pub", scopes=("publish",))
-    assert (await chat.publish(feed, {"text": ""}, token))[0] == 400
-    assert (await chat.publish(feed, b"{not json", token))[0] == 400
-    status, body = await chat.publish(feed, {"text": "nobody listens"}, token)
+    assert (await publish(chat.stack, feed, {"text": ""}, bearer(token)))[0] == 400
+    assert (await publish(chat.stack, feed, b"{not json", bearer(token)))[0] == 400
+    status, body = await publish(chat.stack, feed, {"text": "nobody listens"}, bearer(token))
     assert status == 202 and body["delivered"] == 0

@@ -18,7 +18,7 @@ from bench.soak import SoakConfig, run_soak
 from infra.dynamo import MotoServer
 from infra.gateway.core import Faults
 from tests.conftest import scaled
-from tests.fuzz.wire import logs_of, open_peer, start_stack, unique
+from tests.wire import logs_of, open_peer, start_stack, unique
 
 
 async def test_short_soak_under_faults_loses_nothing_and_leaves_nothing_stale(
