@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from bench.dynamo_front import client as table_client
-from bench.dynamo_front import connect_write
+from bench.dynamo_front import writes_in_turns
 from bench.machine import describe
 from handlers.chat.aws import client_config
 from infra.dynamo import start_moto
@@ -48,21 +47,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             "handlers' config": handler_client(server.endpoint, validate=False),
             "with parameter validation": handler_client(server.endpoint, validate=True),
         }
-        cpu = dict.fromkeys(clients, 0.0)
-        n = 0
-        for db in clients.values():  # warm: connection pool, caches
-            for _ in range(args.batch):
-                n += 1
-                connect_write(db, n)
-        for _ in range(args.calls // args.batch):
-            for name, db in clients.items():
-                c0 = time.process_time()
-                for _ in range(args.batch):
-                    n += 1
-                    connect_write(db, n)
-                cpu[name] += time.process_time() - c0
-        calls = args.calls // args.batch * args.batch
-        return {name: s / calls * 1000 for name, s in cpu.items()}
+        pids = dict.fromkeys(clients, server.proc.pid)
+        writes_in_turns(clients, pids, args.batch, args.batch)  # warm: pools, caches
+        per_call = writes_in_turns(clients, pids, args.calls, args.batch)
+        return {name: ms["client"] for name, ms in per_call.items()}
     finally:
         await server.close()
 

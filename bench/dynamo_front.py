@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from bench.harness import ROOT
@@ -68,6 +70,29 @@ def connect_write(db: Any, n: int) -> None:
     )
 
 
+_item_ids = itertools.count(1)  # every write a new item, across calls
+
+
+def writes_in_turns(
+    dbs: Mapping[str, Any], server_pids: Mapping[str, int], calls: int, batch: int
+) -> dict[str, dict[str, float]]:
+    """`connect_write` through each client in turn, `batch` calls at a time, so machine
+    noise hits all alike; per client, milliseconds per call of its server's CPU (from
+    /proc), this process's CPU and the wall time."""
+    totals = {name: {"server": 0.0, "client": 0.0, "wall": 0.0} for name in dbs}
+    for _ in range(calls // batch):
+        for name, db in dbs.items():
+            pid = server_pids[name]
+            s0, c0, w0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
+            for _ in range(batch):
+                connect_write(db, next(_item_ids))
+            totals[name]["server"] += cpu_seconds(pid) - s0
+            totals[name]["client"] += time.process_time() - c0
+            totals[name]["wall"] += time.perf_counter() - w0
+    made = calls // batch * batch
+    return {k: {m: v / made * 1000 for m, v in t.items()} for k, t in totals.items()}
+
+
 async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     servers = {
         "ours": await start_moto(),
@@ -76,20 +101,8 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     }
     try:
         dbs = {name: client(s.endpoint) for name, s in servers.items()}
-        totals = {name: {"server": 0.0, "client": 0.0, "wall": 0.0} for name in servers}
-        n = 0
-        for _ in range(args.calls // args.batch):
-            for name, db in dbs.items():
-                pid = servers[name].proc.pid
-                s0, c0, w0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
-                for _ in range(args.batch):
-                    n += 1
-                    connect_write(db, n)
-                totals[name]["server"] += cpu_seconds(pid) - s0
-                totals[name]["client"] += time.process_time() - c0
-                totals[name]["wall"] += time.perf_counter() - w0
-        calls = args.calls // args.batch * args.batch
-        return {k: {m: v / calls * 1000 for m, v in t.items()} for k, t in totals.items()}
+        pids = {name: s.proc.pid for name, s in servers.items()}
+        return writes_in_turns(dbs, pids, args.calls, args.batch)
     finally:
         for s in servers.values():
             await s.close()
