@@ -23,17 +23,11 @@ GHOST = "zzzzzzzzzzzzzzz="
 
 
 @pytest.fixture(scope="module")
-async def sharded_stack() -> AsyncIterator[LocalStack]:
+async def chat_stack() -> AsyncIterator[LocalStack]:
+    """For this module, the conftest's `chat` runs on a stack with tiny shards."""
     env = {"CHAT_FANOUT_SHARD_SIZE": str(SHARD)}
     async with local_stack(REPO / "serverless.yml", "dev", environment=env) as stack:
         yield stack
-
-
-@pytest.fixture
-async def chat(sharded_stack: LocalStack) -> AsyncIterator[Chat]:
-    session = Chat(sharded_stack)
-    yield session
-    await session.close()
 
 
 async def crowd(chat: Chat, room: str, size: int) -> list[Peer]:
@@ -76,7 +70,7 @@ def ghost_in(stack: LocalStack, room: str) -> None:
 
 
 async def test_every_member_of_a_sharded_room_gets_the_message_once(
-    chat: Chat, sharded_stack: LocalStack
+    chat: Chat, chat_stack: LocalStack
 ) -> None:
     room = unique("big")
     clients = await crowd(chat, room, 3 * SHARD + 5)
@@ -86,20 +80,20 @@ async def test_every_member_of_a_sharded_room_gets_the_message_once(
     frames = await asyncio.gather(*(c.expect("message", room=room) for c in others))
     assert {f["id"] for f in frames} == {ack["id"]}
     # Shards ran in the fan-out function's own sandboxes, not in the message function's.
-    assert sharded_stack.runtime.sandbox_pids("fanout")
+    assert chat_stack.runtime.sandbox_pids("fanout")
 
 
 async def test_a_gone_member_in_a_handed_off_shard_is_removed(
-    chat: Chat, sharded_stack: LocalStack
+    chat: Chat, chat_stack: LocalStack
 ) -> None:
     room = unique("big")
     clients = await crowd(chat, room, 2 * SHARD + 2)
-    ghost_in(sharded_stack, room)
+    ghost_in(chat_stack, room)
     await clients[0].send("send", room=room, text="who is here")
     await asyncio.gather(*(c.expect("message", room=room) for c in clients))
     # The fan-out function's 410 handling runs after its deliveries: wait for it.
     deadline = time.monotonic() + scaled(10)
-    while GHOST in await asyncio.to_thread(memberships, sharded_stack, room):
+    while GHOST in await asyncio.to_thread(memberships, chat_stack, room):
         assert time.monotonic() < deadline, "the gone member was never removed"
         await asyncio.sleep(0.05)  # polling DynamoDB for the removal, not hoping
-    assert len(memberships(sharded_stack, room)) == len(clients)
+    assert len(memberships(chat_stack, room)) == len(clients)
