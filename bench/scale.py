@@ -164,6 +164,8 @@ async def open_from_clients(
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
+                # The report is one JSON line holding every latency: ~20 bytes each.
+                limit=64 * 1024 + 32 * share,
             )
         )
     reports = []
