@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -39,10 +40,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     except ChatError as exc:
         logger.info("refused", extra={"code": exc.code, "detail": exc.message})
+        # By code (a fixed set): a rise in rate_limited or not_member is worth an alarm.
+        metrics.add_dimension(name="code", value=exc.code)
+        metrics.add_metric(name="RefusedFrames", unit=MetricUnit.Count, value=1)
         return route_response(error_reply(exc, action))
     except Exception:
         # The client gets a frame it can act on instead of API Gateway's bare error.
         logger.exception("action failed")
         return route_response(error_frame("internal", "internal error", action))
+    # Every handled frame is counted, so an invocation that delivered nothing (history,
+    # ping) still has a metric and Powertools does not warn of an empty set in the log.
+    metrics.add_metric(name="Frames", unit=MetricUnit.Count, value=1)
     record(metrics, out)
     return route_response(out.reply)

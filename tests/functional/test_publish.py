@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from typing import Any
 
 import boto3
@@ -108,17 +109,51 @@ def test_secret_from_ssm_securestring(aws: None, monkeypatch: pytest.MonkeyPatch
     assert verifier.verify(mint_token("carol", secret=SECRET)).user.id == "carol"
 
 
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The EMF documents the handlers printed since the last call."""
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+def metric_names(doc: dict[str, Any]) -> set[str]:
+    return {m["Name"] for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+
+
 def test_metrics_are_emitted_as_emf(gw: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = gw.connect("alice"), gw.connect("bob")
     gw.send(a, action="join", room="lobby")
     gw.send(b, action="join", room="lobby")
     capsys.readouterr()
     gw.send(a, action="send", room="lobby", text="hi")
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    names = {
-        m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
-    }
-    assert {"Messages", "Deliveries", "FanOutTime"} <= names
+    names = set().union(*map(metric_names, emitted(capsys)))
+    assert {"Frames", "Messages", "Deliveries", "FanOutTime"} <= names
+
+
+def test_refusals_are_counted_by_code(
+    publishing: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = publishing.connect("alice")
+    capsys.readouterr()
+    assert publishing.send(a, action="send", room="lobby", text="hi")["code"] == "not_member"
+    assert publish("lobby", "")[0] == 400
+    frame_doc, publish_doc = emitted(capsys)
+    assert metric_names(frame_doc) == {"RefusedFrames"} and frame_doc["code"] == "not_member"
+    assert metric_names(publish_doc) == {"RejectedPublishes"}
+    assert publish_doc["code"] == "bad_request"
+    # The dimension belongs to the refused invocation only.
+    publishing.send(a, action="ping")
+    (ping_doc,) = emitted(capsys)
+    assert "code" not in ping_doc
+
+
+def test_a_frame_that_delivers_nothing_logs_no_empty_metrics_warning(gw: Gateway) -> None:
+    a = gw.connect("alice")
+    gw.send(a, action="join", room="lobby")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert gw.send(a, action="history", room="lobby")["type"] == "history"
+        assert gw.send(a, action="ping")["type"] == "pong"
+    assert [str(w.message) for w in caught] == []
 
 
 def test_a_missing_ssm_secret_refuses_hs256_tokens_instead_of_failing(aws: None) -> None:
