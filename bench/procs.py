@@ -23,16 +23,20 @@ def rss_bytes(pid: int) -> int:
     return int(fields[1]) * _PAGE
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time `pid` has used so far (0 when it has exited)."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU time `pid` has used so far (0 when it has exited); with
+    `reaped`, also that of its children that have exited and been waited for, so the
+    CPU of short-lived processes (serverless-offline's) is not lost from a sum."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
     # Field 2 (comm) may hold spaces: split after its closing parenthesis.
     rest = stat.rsplit(")", 1)[1].split()
-    utime, stime = int(rest[11]), int(rest[12])
-    return (utime + stime) / _TICKS
+    ticks = int(rest[11]) + int(rest[12])
+    if reaped:
+        ticks += int(rest[13]) + int(rest[14])
+    return ticks / _TICKS
 
 
 def cmdline(pid: int) -> list[str]:

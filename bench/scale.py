@@ -9,8 +9,11 @@ its own CPU, so a saturated client shows up). By default they open with
 `bench.handshake`, a bare opening handshake, so the load costs the shared cores as
 little as it can; `--client websockets` uses websockets' client instead.
 
-Phase 1 opens `--rate-connections` as fast as the stack accepts them, closes them, waits
-until the stack is idle again, and does that `--rounds` times on the same warm stack. It
+Phase 1 opens `--rate-connections` as fast as `--in-flight` handshakes at once per
+client allow (a closed loop), or at `--offered-rate` connections/s (an open loop, as
+AWS's quota of new connections per second is stated; handshake latency then counts from
+when each was due), closes them, waits until the stack is idle again, and does that
+`--rounds` times on the same warm stack. It
 reports the median round's connections/s (and every round's), handshake latency and the
 CPU each part of the stack spent per connection (from /proc: gateway, authorizer and
 connect sandboxes, moto). Phase 2 holds `--idle` connections open and reports the
@@ -49,6 +52,7 @@ async def _client(
     prefix: str,
     deadline_s: float,
     kind: str = "handshake",
+    rate: float = 0.0,
 ) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus
@@ -67,9 +71,13 @@ async def _client(
     def count_error(key: str) -> None:
         errors[key] = errors.get(key, 0) + 1
 
-    async def one(token: str) -> None:
+    async def one(i: int, token: str) -> None:
+        if rate:
+            await asyncio.sleep(max(0.0, t_start + i / rate - time.perf_counter()))
         async with gate:
-            t = time.perf_counter()
+            # Open loop: from when the handshake was due, so time spent queued behind a
+            # slow stack counts (no coordinated omission).
+            t = t_start + i / rate if rate else time.perf_counter()
             target = protocol.with_token(url, token)
             try:
                 if kind == "handshake":
@@ -94,8 +102,8 @@ async def _client(
             latencies.append((time.perf_counter() - t) * 1000)
             conns.append(conn)
 
-    started = time.time()
-    attempts = [asyncio.ensure_future(one(t)) for t in tokens]
+    started, t_start = time.time(), time.perf_counter()
+    attempts = [asyncio.ensure_future(one(i, t)) for i, t in enumerate(tokens)]
     _finished, late = await asyncio.wait(attempts, timeout=deadline_s)
     for attempt in late:  # a stack that stopped answering: count, do not wait forever
         attempt.cancel()
@@ -141,9 +149,11 @@ async def open_from_clients(
     in_flight: int,
     deadline_s: float = 1200,
     kind: str = "handshake",
+    rate: float = 0.0,
 ) -> tuple[list[asyncio.subprocess.Process], list[dict[str, Any]]]:
     """Start `clients` client processes opening `total` connections between them, each
-    with `bench.handshake` (kind "handshake") or websockets' client ("websockets")."""
+    with `bench.handshake` (kind "handshake") or websockets' client ("websockets"): as
+    fast as `in_flight` handshakes at once allow, or at `rate` connections/s in all."""
     run = secrets.token_hex(3)
     procs = []
     for k in range(clients):
@@ -161,6 +171,7 @@ async def open_from_clients(
                 f"scale-{run}-{k}",
                 str(deadline_s),
                 kind,
+                str(rate / clients),
                 cwd=ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -259,6 +270,7 @@ async def connect_rate(args: argparse.Namespace) -> dict[str, Any]:
                 args.clients,
                 args.in_flight,
                 kind=args.client,
+                rate=args.offered_rate,
             )
             wall = time.perf_counter() - t0
             cpu1 = stack_cpu(h)
@@ -302,11 +314,17 @@ def report(rate: dict[str, Any] | None, held: dict[str, Any] | None, args: Any) 
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in med["cpu_ms_per_connection"].items())
         per_round = ", ".join(f"{r['per_s']:.0f}" for r in rate["rounds"])
         errors = error_totals(rate["rounds"])
+        load = (
+            f"offered at {args.offered_rate:g}/s in all (open loop, at most {args.in_flight} "
+            "in flight each)"
+            if args.offered_rate
+            else f"{args.in_flight} handshakes in flight each"
+        )
         lines += [
             f"connect rate (authorizer + $connect + DynamoDB): median {med['per_s']:.0f}/s over "
             f"{len(rate['rounds'])} rounds of {args.rate_connections} connections (per round: "
             f"{per_round}/s) from {args.clients} {args.client} client processes, "
-            f"{args.in_flight} handshakes in flight each; errors {errors or 'none'}",
+            f"{load}; errors {errors or 'none'}",
             "  the median round:",
             f"  handshake p50 {hs.get('p50')} ms, p99 {hs.get('p99')} ms, max {hs.get('max')} ms",
             f"  stack CPU per connection (ms): {cpu}; stack kept "
@@ -325,16 +343,32 @@ def report(rate: dict[str, Any] | None, held: dict[str, Any] | None, args: Any) 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["client"]:
-        url, secret, count, in_flight, prefix, deadline, kind = argv[1:8]
+        url, secret, count, in_flight, prefix, deadline, kind, per_s = argv[1:9]
         raise_fd_limit()
-        asyncio.run(_client(url, secret, int(count), int(in_flight), prefix, float(deadline), kind))
+        asyncio.run(
+            _client(
+                url, secret, int(count), int(in_flight), prefix, float(deadline), kind, float(per_s)
+            )
+        )
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n")[0])
     p.add_argument("--rate-connections", type=int, default=2000, help="0 skips phase 1")
     p.add_argument("--rounds", type=int, default=5, help="phase 1 rounds; the median is reported")
     p.add_argument("--idle", type=int, default=10000, help="0 skips phase 2")
     p.add_argument("--clients", type=int, default=4, help="client processes")
-    p.add_argument("--in-flight", type=int, default=100, help="handshakes in flight per client")
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=100,
+        help="handshakes in flight per client (with --offered-rate, a cap)",
+    )
+    p.add_argument(
+        "--offered-rate",
+        type=float,
+        default=0.0,
+        help="phase 1 opens at this many connections/s in all (an open loop: latency "
+        "counts from when each handshake was due); 0: as fast as --in-flight allows",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="sandboxes per function")
     p.add_argument(
         "--client",

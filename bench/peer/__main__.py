@@ -41,7 +41,9 @@ by default):
   (`settle`), so one side's aftermath (the peer's 50 $disconnect calls) does not run
   during the other's load.
 - connect: connections opened from client processes (authorizer + $connect), on a fresh
-  pair of emulators (after a warm-up load), as are:
+  pair of emulators (after a warm-up load, then a burst at the measured concurrency so
+  that neither side starts processes while measured), with the CPU each side used per
+  connection (emulator and Lambda processes; moto); on the same pair:
 - probes: correctness probes (`bench.peer.checks`): a stale member, a clean close, GET
   @connections of an unknown id;
 - none: on the repo's echo service, a handler that returns None.
@@ -57,6 +59,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +72,7 @@ from bench.machine import describe
 from bench.peer import capacity, checks
 from bench.peer.capacity import MAX_PROCESSES
 from bench.peer.offline import running_offline
-from bench.procs import cmdline, cpu_seconds, descendants, rss_bytes
+from bench.procs import cpu_seconds, descendants, harness_processes, rss_bytes
 from bench.scale import drop_clients, open_from_clients, summarize
 from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
@@ -88,6 +91,7 @@ class Target:
     dynamodb_endpoint: str
     secret: str
     pid: int  # the emulator's own process; its descendants are its Lambda processes
+    moto_pid: int  # its embedded DynamoDB (ours: a descendant; the peer's: not)
 
 
 @contextlib.asynccontextmanager
@@ -114,6 +118,7 @@ async def peer_stack(shim: bool, log: Path) -> AsyncIterator[Target]:
                 moto.endpoint,
                 secret,
                 off.pid,
+                moto.proc.pid,
             )
     finally:
         await moto.close()
@@ -122,14 +127,30 @@ async def peer_stack(shim: bool, log: Path) -> AsyncIterator[Target]:
 @contextlib.asynccontextmanager
 async def our_stack(log: Path) -> AsyncIterator[Target]:
     async with running_harness(log=log) as h:
+        (moto_pid,) = harness_processes(h.pid)["moto"]
         yield Target(
-            "ours (python -m infra)", h.ws_url, h.mgmt_url, h.dynamodb_endpoint, h.secret, h.pid
+            "ours (python -m infra)",
+            h.ws_url,
+            h.mgmt_url,
+            h.dynamodb_endpoint,
+            h.secret,
+            h.pid,
+            moto_pid,
         )
 
 
 def _emulator_pids(t: Target) -> list[int]:
     # Ours: gateway + sandboxes, not its moto (the peer's moto is not its child).
-    return [p for p in [t.pid, *descendants(t.pid)] if "infra.dynamo" not in cmdline(p)]
+    return [p for p in [t.pid, *descendants(t.pid)] if p != t.moto_pid]
+
+
+def _cpu(t: Target) -> dict[str, float]:
+    """CPU seconds so far: the emulator (with its Lambda processes, living or reaped)
+    and its embedded DynamoDB."""
+    return {
+        "emulator": sum(cpu_seconds(p, reaped=True) for p in _emulator_pids(t)),
+        "moto": cpu_seconds(t.moto_pid),
+    }
 
 
 async def loadtest(
@@ -202,7 +223,7 @@ async def settle(t: Target, limit_s: float = 60.0) -> float:
     start = loop.time()
 
     def cpu() -> float:
-        return sum(cpu_seconds(p) for p in [t.pid, *descendants(t.pid)])
+        return sum(_cpu(t).values())
 
     before = await asyncio.to_thread(cpu)
     while loop.time() - start < limit_s:
@@ -280,9 +301,22 @@ async def capacity_ladder(
 async def connect_rate(t: Target, total: int) -> dict[str, Any]:
     # 10 handshakes in flight: serverless-offline starts one Python process per
     # concurrent invocation, so more would mostly measure process spawning and RAM.
-    procs, reports = await open_from_clients(t.ws_url, t.secret, total, 2, 5, deadline_s=90)
+    clients, in_flight = 2, 5
+    # A burst at the measured concurrency first, so each side has started every process
+    # it will use: otherwise a short run mostly measures cold starts (ours: 0.8x the peer
+    # with 200 connections measured after a sequential warm-up, 1.8x with 1,000).
+    procs, _ = await open_from_clients(
+        t.ws_url, t.secret, 5 * clients * in_flight, clients, in_flight, deadline_s=90
+    )
     await drop_clients(procs)
-    return summarize(reports, {}, 1.0)
+    await settle(t)
+    cpu0, t0 = _cpu(t), time.perf_counter()
+    procs, reports = await open_from_clients(
+        t.ws_url, t.secret, total, clients, in_flight, deadline_s=90
+    )
+    wall, cpu1 = time.perf_counter() - t0, _cpu(t)
+    await drop_clients(procs)
+    return summarize(reports, {k: cpu1[k] - cpu0[k] for k in cpu0}, wall)
 
 
 async def probes(t: Target) -> dict[str, Any]:
@@ -378,7 +412,8 @@ def report(r: dict[str, Any]) -> str:
             lines.append(
                 f"connect rate {k:5} {c['per_s']:7.1f}/s ({c['opened']} opened, errors "
                 f"{c['errors'] or 'none'}; handshake p50 {c['handshake_ms'].get('p50')} ms, "
-                f"p99 {c['handshake_ms'].get('p99')} ms)"
+                f"p99 {c['handshake_ms'].get('p99')} ms); CPU per connection (ms): "
+                + ", ".join(f"{n} {ms}" for n, ms in c["cpu_ms_per_connection"].items())
             )
         rates = r["connect"]["ours"]["per_s"], r["connect"]["peer"]["per_s"]
         lines.append(f"connect rate ratio ours/peer {_ratio(*rates)}")
