@@ -122,7 +122,7 @@ async def clean_close_leaves_room(url: str, secret: str, dynamodb_endpoint: str)
 def unknown_id_get(mgmt_url: str) -> dict[str, Any]:
     """GET @connections/{unknown id} through boto3: AWS answers 410 GoneException."""
     import boto3
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, EndpointConnectionError
 
     client = boto3.client(
         "apigatewaymanagementapi",
@@ -133,6 +133,8 @@ def unknown_id_get(mgmt_url: str) -> dict[str, Any]:
     )
     try:
         client.get_connection(ConnectionId=new_id())
+    except EndpointConnectionError as exc:  # as the WebSocket probes report a refusal
+        return {"ok": False, "outcome": f"could not connect: {exc}"}
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         status = exc.response["ResponseMetadata"]["HTTPStatusCode"]
