@@ -13,11 +13,11 @@ Phase 1 opens `--rate-connections` as fast as `--in-flight` handshakes at once p
 client allow (a closed loop), or at `--offered-rate` connections/s (an open loop, as
 AWS's quota of new connections per second is stated; handshake latency then counts from
 when each was due), closes them, waits until the stack is idle again, and does that
-`--rounds` times on the same warm stack. It
-reports the median round's connections/s (and every round's), handshake latency and the
-CPU each part of the stack spent per connection (from /proc: gateway, authorizer and
-connect sandboxes, moto). Phase 2 holds `--idle` connections open and reports the
-gateway process's RSS (and the total with sandboxes and moto).
+`--rounds` times on the same warm stack. It reports the median round's connections/s
+(and every round's), handshake latency and the CPU each part of the stack spent per
+connection (from /proc: gateway, authorizer and connect sandboxes, moto). Phase 2
+holds `--idle` connections open and reports the gateway process's RSS (and the total
+with sandboxes and moto).
 """
 
 from __future__ import annotations

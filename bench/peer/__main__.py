@@ -303,8 +303,7 @@ async def connect_rate(t: Target, total: int) -> dict[str, Any]:
     # concurrent invocation, so more would mostly measure process spawning and RAM.
     clients, in_flight = 2, 5
     # A burst at the measured concurrency first, so each side has started every process
-    # it will use: otherwise a short run mostly measures cold starts (ours: 0.8x the peer
-    # with 200 connections measured after a sequential warm-up, 1.8x with 1,000).
+    # it will use: otherwise the run measures cold starts too (docs/benchmarks.md, 4d).
     procs, _ = await open_from_clients(
         t.ws_url, t.secret, 5 * clients * in_flight, clients, in_flight, deadline_s=90
     )
