@@ -65,6 +65,13 @@ def record(metrics: Metrics, out: Outcome) -> None:
         metrics.add_metric(name="FanOutTime", unit=MetricUnit.Milliseconds, value=d.elapsed_ms)
 
 
+def count_refusal(metrics: Metrics, name: str, code: str) -> None:
+    """One refused request, by error code: a fixed set, so cheap as a dimension, and a
+    rise in rate_limited or not_member is worth an alarm."""
+    metrics.add_dimension(name="code", value=code)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
 def error_reply(exc: ChatError, action: str | None) -> dict[str, Any]:
     retry = exc.retry_after_ms if isinstance(exc, RateLimited) else None
     return error_frame(exc.code, exc.message, action, retry)

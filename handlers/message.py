@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .adapter import chat_service, error_reply, record, route_response
+from .adapter import chat_service, count_refusal, error_reply, record, route_response
 from .chat.commands import decode_frame, parse_command
 from .chat.errors import ChatError
 from .chat.model import error_frame
@@ -40,9 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     except ChatError as exc:
         logger.info("refused", extra={"code": exc.code, "detail": exc.message})
-        # By code (a fixed set): a rise in rate_limited or not_member is worth an alarm.
-        metrics.add_dimension(name="code", value=exc.code)
-        metrics.add_metric(name="RefusedFrames", unit=MetricUnit.Count, value=1)
+        count_refusal(metrics, "RefusedFrames", exc.code)
         return route_response(error_reply(exc, action))
     except Exception:
         # The client gets a frame it can act on instead of API Gateway's bare error.

@@ -14,11 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .adapter import chat_service, record
+from .adapter import chat_service, count_refusal, record
 from .chat.commands import decode_frame, validate_body, validate_room
 from .chat.errors import BadRequest, ChatError, TooLarge
 from .chat.model import User
@@ -60,8 +59,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except (ChatError, UnicodeDecodeError, ValueError) as exc:
         code = exc.code if isinstance(exc, ChatError) else "bad_request"
         status = 413 if isinstance(exc, TooLarge) else 400
-        metrics.add_dimension(name="code", value=code)
-        metrics.add_metric(name="RejectedPublishes", unit=MetricUnit.Count, value=1)
+        count_refusal(metrics, "RejectedPublishes", code)
         return respond(status, {"code": code, "message": getattr(exc, "message", str(exc))})
     message_id, out = chat_service(context).publish(room, publisher, body)
     record(metrics, out)
