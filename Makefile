@@ -6,18 +6,23 @@ NODE_STAMP := node_modules/.stamp-installed
 STAGE ?= dev
 ARGS ?=
 
-.PHONY: run test lint typecheck unit package chromium bench clean
+.PHONY: run test lint typecheck unit package layer chromium bench clean
 
-run: $(VENV_STAMP)
+# wschat's functions take their libraries from the layer, as on AWS: build it first.
+run: $(VENV_STAMP) layer
 	$(PY) -m infra --stage $(STAGE) $(ARGS)
 
-test: lint package chromium
+test: lint package layer chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+
+# build/layer.zip (Powertools, PyJWT), rebuilt only when its inputs change.
+layer: $(VENV_STAMP)
+	./scripts/build_layer.sh
 
 # Packages serverless.yml with osls (no AWS account needed) and lints the template.
 package: $(VENV_STAMP) $(NODE_STAMP)

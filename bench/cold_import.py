@@ -3,9 +3,9 @@ first event, on top of the interpreter's own start.
 
     python -m bench.cold_import [--samples 15] [--json out.json]
 
-Every sample is a fresh interpreter with the environment the Lambda runtime gives the
-function (serverless.yml's variables, as `infra.runtime` builds them), timing
-`import handlers.<name>` with perf_counter. A second series of fresh interpreters runs
+Every sample is a fresh interpreter started as the function's sandbox is (its Python,
+`-I -S`, its package's path and its environment, as `infra.awslambda` builds them),
+timing `import handlers.<name>` with perf_counter. A second series of fresh interpreters runs
 under `-X importtime` to split the time between the big dependencies (boto3 + botocore,
 Powertools, pydantic, PyJWT + cryptography) and the rest.
 """
@@ -13,18 +13,20 @@ Powertools, pydantic, PyJWT + cryptography) and the rest.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import subprocess
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
 from client.tokens import SECRET_ENV, local_secret
+from infra.awslambda.runtime import LambdaRuntime
 from infra.config import load_service
-from infra.runtime.pool import LambdaRuntime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,26 +42,43 @@ GROUPS = {
 _TIMED = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 
 
-def handler_environments() -> dict[str, dict[str, str]]:
-    """module name -> the environment its Lambda sandbox gets."""
+@dataclass(frozen=True)
+class Sandbox:
+    """How a function's sandbox starts: interpreter, path prelude, environment, cwd."""
+
+    python: str
+    prelude: str  # puts the package's entries around the standard library
+    env: dict[str, str]
+    cwd: Path
+
+    def command(self, *options: str, code: str) -> list[str]:
+        return [self.python, "-I", "-S", *options, "-c", self.prelude + code]
+
+
+def handler_sandboxes() -> dict[str, Sandbox]:
+    """module name -> how its Lambda sandbox starts."""
     spec = load_service(
         ROOT / "serverless.yml", "dev", parameter_values={SECRET_ENV: local_secret()}
     )
     runtime = LambdaRuntime(spec, root=ROOT, log=None)
-    envs = {}
+    asyncio.run(runtime.prepare())
+    found = {}
     for fn in spec.functions.values():
         module = fn.handler.rpartition(".")[0].replace("/", ".")
+        interp, package = runtime.interpreter(fn.name), runtime.package(fn.name)
+        assert interp is not None and package is not None
+        front, back = [str(p) for p in package.front], [str(p) for p in package.back]
+        prelude = f"import sys; sys.path[:0] = {front!r}; sys.path += {back!r}; "
         env = runtime.sandbox_environment(fn)
-        env["PYTHONPATH"] = str(ROOT)
-        envs[module] = env
-    return dict(sorted(envs.items()))
+        found[module] = Sandbox(interp.executable, prelude, env, package.task_root)
+    return dict(sorted(found.items()))
 
 
-def timed_import(module: str, env: dict[str, str]) -> float:
+def timed_import(module: str, box: Sandbox) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", _TIMED.format(module=module)],
-        env=env,
-        cwd=ROOT,
+        box.command(code=_TIMED.format(module=module)),
+        env=box.env,
+        cwd=box.cwd,
         capture_output=True,
         text=True,
         check=True,
@@ -67,7 +86,7 @@ def timed_import(module: str, env: dict[str, str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def import_breakdown(module: str, env: dict[str, str]) -> dict[str, float]:
+def import_breakdown(module: str, box: Sandbox) -> dict[str, float]:
     """Self time (seconds) per group under -X importtime, plus "total".
 
     A module outside the named groups (the standard library, small helpers) counts for
@@ -75,9 +94,9 @@ def import_breakdown(module: str, env: dict[str, str]) -> dict[str, float]:
     Powertools' Tracer is Powertools' cost.
     """
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        env=env,
-        cwd=ROOT,
+        box.command("-X", "importtime", code=f"import {module}"),
+        env=box.env,
+        cwd=box.cwd,
         capture_output=True,
         text=True,
         check=True,
@@ -116,7 +135,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(samples: int) -> dict[str, Any]:
-    envs = handler_environments()
+    envs = handler_sandboxes()
     walls: dict[str, list[float]] = {m: [] for m in envs}
     splits: dict[str, list[dict[str, float]]] = {m: [] for m in envs}
     for module, env in envs.items():

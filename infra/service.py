@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -22,6 +23,19 @@ class FunctionSpec:
     memory_mb: int
     environment: Mapping[str, str]  # provider.environment merged with the function's own
     reserved_concurrency: int | None = None
+    # As declared ("python3.9", ...); the loaders refuse non-python runtimes by function name.
+    runtime: str = "python3.12"
+    # The function's task root (/var/task): serverless -> the service dir; SAM -> its CodeUri
+    # dir. None = the service file's dir.
+    code_root: Path | None = None
+    # requirements.txt to install for this function (serverless-python-requirements: the
+    # service dir or the function's `module`; SAM: the CodeUri dir), None if none.
+    requirements: Path | None = None
+    # Local layer contents, each a dir or a .zip laid out as Lambda's /opt (python/ inside).
+    layers: tuple[Path, ...] = ()
+    # The function's `name:` (serverless) or FunctionName (SAM/CFN) if given.
+    deployed_name: str | None = None
+    architecture: str = "x86_64"
 
 
 @dataclass(frozen=True)

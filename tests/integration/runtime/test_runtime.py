@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.awslambda.runtime import LambdaRuntime
 from infra.config import load_service
-from infra.runtime.pool import LambdaRuntime
 from tests.conftest import scaled
 
 SERVICE = Path(__file__).parent / "service"
