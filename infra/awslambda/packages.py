@@ -37,7 +37,7 @@ from infra.awslambda.interpreters import Interpreter
 from infra.config import ConfigError
 from infra.service import FunctionSpec
 
-# boto3 as the python3.12 runtime ships it (its botocore, s3transfer, urllib3, ... follow).
+# boto3 and botocore as the python3.12 runtime ships them (s3transfer, urllib3, ... follow).
 RUNTIME_BOTO3 = "1.40.4"
 CACHE_ENV = "WSCHAT_LAMBDA_CACHE"
 _COMPLETE = ".complete"
@@ -102,10 +102,11 @@ class PackageCache:
         return await self._once(key, build)
 
     async def runtime_sdk(self, interp: Interpreter) -> Path:
-        key = f"sdk/boto3-{RUNTIME_BOTO3}-{interp.runtime}"
+        key = f"sdk/boto3-botocore-{RUNTIME_BOTO3}-{interp.runtime}"
 
         def build(target: Path) -> None:
-            _pip(interp, [f"boto3=={RUNTIME_BOTO3}"], target, None, "the runtime's boto3")
+            sdk = [f"boto3=={RUNTIME_BOTO3}", f"botocore=={RUNTIME_BOTO3}"]
+            _pip(interp, sdk, target, None, "the runtime's boto3")
 
         return await self._once(key, build)
 
