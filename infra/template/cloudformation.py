@@ -269,7 +269,7 @@ class _TemplateReader:
         """The WebSocket API's stage (its AWS::ApiGatewayV2::Stage), else --stage, else dev."""
         declared: list[tuple[str, str]] = []
         for logical, _ in self._of_type(f"{_V2}Stage"):
-            api = self._prop(logical, "ApiId", None)
+            api = self._raw_prop(logical, "ApiId")
             if self.ws_api is None or api != {"Ref": self.ws_api}:
                 continue
             where = f"Resources.{logical}.Properties.StageName"

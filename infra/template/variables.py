@@ -23,6 +23,7 @@ _VARIABLE_SOURCES = ("opt", "sls", "self", "env", "aws", "param")
 _FILE_SOURCE = re.compile(r"^file\((?P<path>[^)]+)\)(?::(?P<address>.*))?$")
 
 _MISSING = object()
+_CFN_SUB_REFERENCE = re.compile(r"^\s*(AWS::[A-Za-z]+|!?[A-Za-z0-9_]+(\.[A-Za-z0-9_.]+)?)\s*$")
 
 
 class Resolver:
@@ -71,7 +72,13 @@ class Resolver:
         return value
 
     def _resolve_string(self, text: str, where: str) -> Any:
-        spans = list(_top_level_variables(text, where))
+        # Fn::Sub's own references (${AWS::Region}, ${Table}, ${Table.Arn}) are not the
+        # Framework's variables, which always name a source: they stay for Fn::Sub.
+        spans = [
+            (start, end)
+            for start, end in _top_level_variables(text, where)
+            if not _CFN_SUB_REFERENCE.match(text[start + 2 : end - 1])
+        ]
         if not spans:
             return text
         if len(spans) == 1 and spans[0] == (0, len(text)):
