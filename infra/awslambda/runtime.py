@@ -406,13 +406,21 @@ class LambdaRuntime:
         await self.prepare()
         started = time.perf_counter()
         ready = self._ready[fn.name]
-        box = await sandbox.spawn(
-            ready.interpreter,
-            ready.package,
-            self.function_arn(fn),
-            self.sandbox_environment(fn),
-            lambda line: self.log(fn.name, line),
-        )
+        try:
+            box = await sandbox.spawn(
+                ready.interpreter,
+                ready.package,
+                self.function_arn(fn),
+                self.sandbox_environment(fn),
+                lambda line: self.log(fn.name, line),
+            )
+        except OSError as exc:  # the interpreter went away, the task root was deleted, ...
+            return Invocation(
+                ok=False,
+                error_type="Runtime.ExitError",
+                error_message=f"Runtime failed to start: {exc}",
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
         self._sandboxes.add(box)
         try:
             reply = await asyncio.wait_for(box.read_reply(), INIT_TIMEOUT_S)
