@@ -24,6 +24,8 @@ _PROBE = (
     "print('%d.%d' % sys.version_info[:2]); print(importlib.util.find_spec('pip') is not None)"
 )
 PROBE_TIMEOUT_S = 20.0
+# The oldest Python the bootstrap runs on (Lambda's python3.7 runtime).
+OLDEST = (3, 7)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ _found: dict[tuple[int, int], Interpreter | None] = {}
 
 async def find(version: tuple[int, int]) -> Interpreter | None:
     """An installed interpreter of exactly `version`, or None (the answer is cached)."""
+    if version < OLDEST:
+        return None
     if version == harness().version:
         return harness()
     if version not in _found:

@@ -10,8 +10,9 @@ each of those is a directory:
 - `requirements.txt`, installed with `pip install --target` into an environment per
   requirements file and interpreter version (serverless-python-requirements and
   `sam build` put these into the function's zip, so they rank with the code);
-- boto3 at the version the python3.12 runtime ships, installed once per interpreter
-  version and shared by every function and service.
+- boto3 and botocore at the version the python3.12 runtime ships, installed once (pure
+  Python: one copy serves every interpreter from 3.10 on) and shared by every function
+  and service.
 
 All of it lives in one cache (`WSCHAT_LAMBDA_CACHE`, else `~/.cache/wschat-lambda`),
 filled atomically under a file lock so concurrent runs share it.
@@ -39,6 +40,8 @@ from infra.service import FunctionSpec
 
 # boto3 and botocore as the python3.12 runtime ships them (s3transfer, urllib3, ... follow).
 RUNTIME_BOTO3 = "1.40.4"
+# The runtimes older than boto3's supported Pythons got the last release that ran there.
+_OLDER_RUNTIME_BOTO3 = {(3, 7): "1.33.13", (3, 8): "1.34.162"}
 CACHE_ENV = "WSCHAT_LAMBDA_CACHE"
 _COMPLETE = ".complete"
 _PIP_TAIL_LINES = 25
@@ -102,10 +105,15 @@ class PackageCache:
         return await self._once(key, build)
 
     async def runtime_sdk(self, interp: Interpreter) -> Path:
-        key = f"sdk/boto3-botocore-{RUNTIME_BOTO3}-{interp.runtime}"
+        # All pure Python: one install serves every version whose dependency markers
+        # agree (botocore asks for urllib3 < 1.27 below 3.10 only), each version adding its
+        # own __pycache__ entries.
+        versions = interp.runtime if interp.version < (3, 10) else "python3.10-and-later"
+        release = _OLDER_RUNTIME_BOTO3.get(interp.version, RUNTIME_BOTO3)
+        key = f"sdk/boto3-botocore-{release}-{versions}"
 
         def build(target: Path) -> None:
-            sdk = [f"boto3=={RUNTIME_BOTO3}", f"botocore=={RUNTIME_BOTO3}"]
+            sdk = [f"boto3=={release}", f"botocore=={release}"]
             _pip(interp, sdk, target, None, "the runtime's boto3")
 
         return await self._once(key, build)

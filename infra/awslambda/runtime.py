@@ -270,8 +270,11 @@ class LambdaRuntime:
         for version, names in versions.items():
             if found[version] is None:
                 declared = f"python{version[0]}.{version[1]}"
+                why = "is not installed here"
+                if version < interpreters.OLDEST:
+                    why = "cannot run here (the local runtime needs Python 3.7 or later)"
                 warning = (
-                    f"{declared} is not installed here: {', '.join(names)} "
+                    f"{declared} {why}: {', '.join(names)} "
                     f"run{'s' if len(names) == 1 else ''} on {fallback.runtime} instead"
                 )
                 self.warnings.append(warning)

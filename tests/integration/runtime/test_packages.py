@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from infra.awslambda import interpreters
 from infra.awslambda.packages import RUNTIME_BOTO3, PackageError
 from infra.awslambda.runtime import LambdaRuntime
 from infra.config import ConfigError, load_service
@@ -148,3 +149,16 @@ async def test_the_logs_frame_each_invocation_as_cloudwatch_does(make_runtime: A
     assert "\tMemory Size: 256 MB\tMax Memory Used: " in reports[0]
     assert "\tInit Duration: " in reports[0]  # the cold start
     assert "Init Duration" not in reports[1]  # warm
+
+
+@pytest.mark.parametrize("runtime", ["python3.7", "python3.8"])
+async def test_retired_runtimes_run_with_the_boto3_they_had(
+    make_runtime: Any, runtime: str
+) -> None:
+    version = tuple(int(n) for n in runtime.removeprefix("python").split("."))
+    if await interpreters.find(version) is None:
+        pytest.skip(f"{runtime} is not installed here")  # the fallback has its own test
+    seen = await inspect(make_runtime(respec(runtime=runtime)), "boto3")
+    assert seen["execution_env"] == f"AWS_Lambda_{runtime}"
+    assert tuple(seen["version"]) == version
+    assert seen["modules"]["boto3"] == {"python3.7": "1.33.13", "python3.8": "1.34.162"}[runtime]
