@@ -155,7 +155,8 @@ async def test_the_logs_frame_each_invocation_as_cloudwatch_does(make_runtime: A
 async def test_retired_runtimes_run_with_the_boto3_they_had(
     make_runtime: Any, runtime: str
 ) -> None:
-    version = tuple(int(n) for n in runtime.removeprefix("python").split("."))
+    version = interpreters.declared_version(runtime)
+    assert version is not None
     if await interpreters.find(version) is None:
         pytest.skip(f"{runtime} is not installed here")  # the fallback has its own test
     seen = await inspect(make_runtime(respec(runtime=runtime)), "boto3")
