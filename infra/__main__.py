@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not args.verbose:
+        # One "connection open" per client says nothing the invocation lines do not.
+        logging.getLogger("infra.gateway.websocket").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(args, WEB_DIR.resolve() if WEB_DIR.is_dir() else None))
     except ConfigError as exc:
