@@ -158,11 +158,8 @@ class _FunctionPool:
         # The handler's own time, as REPORT's Duration (not the queueing or the pipe).
         duration_ms = float(reply.get("durationMs", (time.perf_counter() - ran) * 1000))
         if reply.get("ok"):
-            return (
-                Invocation(ok=True, result=reply.get("result"), duration_ms=duration_ms),
-                (True),
-                request_id,
-            )
+            returned = Invocation(ok=True, result=reply.get("result"), duration_ms=duration_ms)
+            return returned, True, request_id
         failed = Invocation(
             ok=False,
             error_type=reply.get("errorType"),
