@@ -38,7 +38,7 @@ def handler_store(dynamodb_endpoint: str, stage: str = "dev") -> tuple[Any, Any,
     settings), for benches that set up or inspect what the service wrote."""
     from handlers.chat.settings import Settings
     from handlers.chat.store import Store
-    from infra.dynamo import dynamodb_client
+    from infra.dynamodb import dynamodb_client
 
     db = dynamodb_client(dynamodb_endpoint, "us-east-1", dummy_credentials=True)
     settings = Settings(

@@ -369,7 +369,7 @@ class _Soak:
 
     def _add_ghost(self, room: str) -> None:
         from handlers.chat.model import User
-        from infra.gateway.ids import new_id
+        from infra.apigateway.ids import new_id
 
         ghost = new_id()
         user = User(id=f"ghost-{self.run_id}", name="ghost")

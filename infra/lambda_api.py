@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from infra.gateway.actions import HttpResponse
+from infra.apigateway.actions import HttpResponse
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Nothing here knows about the chat service; any serverless.yml with websocket / httpApi
 events can be described by these types. `infra.config` (the loader) builds them; the
-gateway (`infra.gateway`) and the Lambda runtime (`infra.runtime`) consume them.
+gateway (`infra.apigateway`) and the Lambda runtime (`infra.runtime`) consume them.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 
 from client.tokens import SECRET_ENV, local_secret, mint_token
 from infra.config import load_service
-from infra.dynamo import MotoServer, provision, start_moto
+from infra.dynamodb import MotoServer, provision, start_moto
 from infra.runtime.pool import DEFAULT_CONCURRENCY, LambdaRuntime, LogSink, print_log
 from infra.service import ServiceSpec
 from infra.tls import CertFiles, self_signed
@@ -43,7 +43,7 @@ class LocalStack:
 
     spec: ServiceSpec
     runtime: LambdaRuntime
-    gateway: Any  # infra.gateway.server.GatewayServer
+    gateway: Any  # infra.apigateway.server.GatewayServer
     moto: MotoServer
     host: str
     port: int
@@ -122,7 +122,7 @@ async def local_stack(
     keyword arguments are
     `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
-    from infra.gateway.server import GatewayOptions, GatewayServer
+    from infra.apigateway.server import GatewayOptions, GatewayServer
 
     secret = secret or local_secret()
     service, spec = _load(service, stage, region, secret)

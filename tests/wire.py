@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from client.protocol import ERROR_CODES as PROTOCOL_ERROR_CODES
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import LocalStack, local_stack
 
 REPO = Path(__file__).resolve().parents[3]

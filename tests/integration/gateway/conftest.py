@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from websockets.asyncio.client import ClientConnection, connect
 
-from infra.gateway import GatewayOptions, GatewayServer
+from infra.apigateway import GatewayOptions, GatewayServer
 from infra.service import ServiceSpec
 from tests.conftest import scaled
 from tests.echo_service.invoker import InProcessInvoker, Record, echo_spec

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 
 from bench.soak import SoakConfig, run_soak
-from infra.dynamo import MotoServer
-from infra.gateway.core import Faults
+from infra.apigateway.core import Faults
+from infra.dynamodb import MotoServer
 from tests.conftest import scaled
 from tests.wire import logs_of, open_peer, start_stack, unique
 

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from infra.dynamo import MotoServer, create_tables, dynamodb_client
+from infra.dynamodb import MotoServer, create_tables, dynamodb_client
 from infra.stack import local_stack
 from tests.conftest import scaled
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.gateway.actions import (
+from infra.apigateway.actions import (
     Abort,
     Accept,
     Action,
@@ -16,8 +16,8 @@ from infra.gateway.actions import (
     Reject,
     SendText,
 )
-from infra.gateway.core import Faults, GatewayCore, Limits
-from infra.gateway.events import Handshake
+from infra.apigateway.core import Faults, GatewayCore, Limits
+from infra.apigateway.events import Handshake
 from infra.service import (
     FunctionSpec,
     Invocation,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.gateway.authorizers import policy_verdict, simple_verdict
-from infra.gateway.http_api import HttpRoutes, integration_result
+from infra.apigateway.authorizers import policy_verdict, simple_verdict
+from infra.apigateway.http_api import HttpRoutes, integration_result
 from infra.service import HttpRoute, Invocation
 
 

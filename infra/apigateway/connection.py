@@ -20,16 +20,16 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CLOSING, CONNECTING, OPEN
 from websockets.server import ServerProtocol
 
-from infra.gateway.actions import HttpResponse
-from infra.gateway.core import ABNORMAL
-from infra.gateway.events import Handshake
+from infra.apigateway.actions import HttpResponse
+from infra.apigateway.core import ABNORMAL
+from infra.apigateway.events import Handshake
 
 if TYPE_CHECKING:
-    from infra.gateway.server import GatewayServer
+    from infra.apigateway.server import GatewayServer
 
 log = logging.getLogger(__name__)
 # websockets logs every open and close at INFO: quiet unless asked for.
-_WS_LOG = logging.getLogger("infra.gateway.websocket")
+_WS_LOG = logging.getLogger("infra.apigateway.websocket")
 
 MAX_HTTP_BODY = 10 * 1024 * 1024
 _TEXT = (("Content-Type", "text/plain"),)

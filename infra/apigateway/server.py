@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from infra.gateway import http_api, static
-from infra.gateway.actions import (
+from infra.apigateway import http_api, static
+from infra.apigateway.actions import (
     Abort,
     Accept,
     Action,
@@ -27,10 +27,10 @@ from infra.gateway.actions import (
     Reject,
     SendText,
 )
-from infra.gateway.connection import ClientConnection
-from infra.gateway.core import Faults, GatewayCore, Limits
-from infra.gateway.events import Handshake
-from infra.gateway.ids import new_id
+from infra.apigateway.connection import ClientConnection
+from infra.apigateway.core import Faults, GatewayCore, Limits
+from infra.apigateway.events import Handshake
+from infra.apigateway.ids import new_id
 from infra.lambda_api import ASYNC_RETRY_DELAYS_S, LambdaApi
 from infra.service import Invocation, Invoker, ServiceSpec
 

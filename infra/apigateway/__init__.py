@@ -4,6 +4,6 @@
 asyncio sockets. See docs/gateway.md for what it reproduces and where it differs.
 """
 
-from infra.gateway.server import GatewayOptions, GatewayServer
+from infra.apigateway.server import GatewayOptions, GatewayServer
 
 __all__ = ["GatewayOptions", "GatewayServer"]

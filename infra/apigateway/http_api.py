@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from infra.gateway.authorizers import Verdict, policy_verdict, simple_verdict
-from infra.gateway.events import ApiInfo, clf_time
+from infra.apigateway.authorizers import Verdict, policy_verdict, simple_verdict
+from infra.apigateway.events import ApiInfo, clf_time
 from infra.service import HttpAuthorizer, HttpRoute, Invocation
 
 HTTP_STAGE = "$default"

@@ -2,7 +2,7 @@
 
 Inputs are method calls — a handshake arrived, a frame arrived, a connection closed, an
 invocation finished, a Management API call came in, time passed — and outputs are
-actions (`infra.gateway.actions`) for the I/O adapter to carry out. Everything API
+actions (`infra.apigateway.actions`) for the I/O adapter to carry out. Everything API
 Gateway decides (routing, event shapes, authorizer and $connect outcomes, limits,
 timeouts, Management API semantics) is decided here, so it is testable without I/O.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from infra.gateway import errors, events
-from infra.gateway.actions import (
+from infra.apigateway import errors, events
+from infra.apigateway.actions import (
     Abort,
     Accept,
     Action,
@@ -32,9 +32,9 @@ from infra.gateway.actions import (
     Reject,
     SendText,
 )
-from infra.gateway.authorizers import identity_present, policy_verdict
-from infra.gateway.ids import api_id_for, is_valid_id, new_id
-from infra.gateway.routing import RouteSelector, route_for
+from infra.apigateway.authorizers import identity_present, policy_verdict
+from infra.apigateway.ids import api_id_for, is_valid_id, new_id
+from infra.apigateway.routing import RouteSelector, route_for
 from infra.service import Invocation, ServiceSpec, WebSocketRoute
 
 # Close codes and the reasons the harness reports for closes it initiates.
