@@ -19,11 +19,11 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from infra.apigateway.actions import HttpResponse
+from infra.http import HttpResponse
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,22 @@ ASYNC_PAYLOAD_BYTES = 1024 * 1024
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 _JSON = ("Content-Type", "application/json")
 
-Spawn = Callable[[Coroutine[Any, Any, Any]], None]
-
 
 class LambdaApi:
+    """An `infra.http.HttpApp`: the gateway's listener hands it the paths it `handles`."""
+
     def __init__(
         self,
         spec: ServiceSpec,
         invoker: Invoker,
-        spawn: Spawn,
         retry_delays_s: Sequence[float] = ASYNC_RETRY_DELAYS_S,
     ) -> None:
         self.spec = spec
         self._invoker = invoker
-        self._spawn = spawn
         self._retry_delays_s = tuple(retry_delays_s)
+        # Event invocations run (and wait to be retried) in the background; `close` drops
+        # them instead of waiting minutes for a retry.
+        self._background: set[asyncio.Task[None]] = set()
         # Deployed name ("wschat-dev-fanout") -> the function's key under `functions:`.
         self._functions = {spec.deployed_name(key): key for key in spec.functions}
 
@@ -94,9 +95,16 @@ class LambdaApi:
         if kind == "DryRun":
             return HttpResponse(204)
         if kind == "Event":
-            self._spawn(self._run_async(key, event))
+            task = asyncio.get_running_loop().create_task(self._run_async(key, event))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             return HttpResponse(202, (("X-Amzn-RequestId", str(uuid.uuid4())),))
         return _result(await self._invoker.invoke(key, event))
+
+    def close(self) -> None:
+        """Drop the Event invocations still queued or waiting for a retry."""
+        for task in list(self._background):
+            task.cancel()
 
     def _function(self, name: str, qualifier: str | None) -> str | None:
         parsed = _NAME.match(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -60,6 +61,10 @@ class HttpRoute:
     path: str  # "/rooms/{room}/messages"
     function: str
     authorizer: HttpAuthorizer | None = None
+    # "http" (httpApi, payload 2.0 by default) or "rest" (serverless `http` event, REST API
+    # proxy event = payload 1.0, served under /{stage}/path)
+    api: str = "http"
+    payload_version: str = "2.0"  # "1.0" or "2.0"
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,11 @@ class ServiceSpec:
     tables: tuple[Mapping[str, Any], ...] = ()
     # SSM parameters the service reads at run time, name -> local value (see infra.config).
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # human lines, e.g. "functions.ping.events[0] (schedule): not reproduced locally";
+    # printed at start by `python -m infra`
+    ignored: tuple[str, ...] = ()
+    local: Mapping[str, Any] = field(default_factory=dict)  # the service's `custom.local` mapping
+    base_dir: Path | None = None  # dir of the definition file
 
     def deployed_name(self, function: str) -> str:
         """The Lambda function's name as the framework deploys it: service-stage-key."""

@@ -123,6 +123,7 @@ async def local_stack(
     `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.apigateway.server import GatewayOptions, GatewayServer
+    from infra.lambda_api import LambdaApi
 
     secret = secret or local_secret()
     service, spec = _load(service, stage, region, secret)
@@ -162,7 +163,10 @@ async def local_stack(
             ssl=cert.server_context() if cert else None,
             **gateway_options,
         )
-        gateway = GatewayServer(spec, runtime, options)
+        # The Lambda Invoke API shares the gateway's port, as one endpoint for the sandboxes.
+        lambda_api = LambdaApi(spec, runtime)
+        exits.callback(lambda_api.close)
+        gateway = GatewayServer(spec, runtime, options, apps=[lambda_api])
         await gateway.start()
         exits.push_async_callback(gateway.close)
 

@@ -1,7 +1,9 @@
-"""The asyncio side of the gateway: a listener, action execution, HTTP dispatch.
+"""The asyncio side of the gateway: a listener, action execution, HTTP dispatch, timers.
 
-`GatewayCore` decides; this module only carries decisions out (sockets, invocations,
-timers). One periodic sweep drives idle / hard timeouts for every connection.
+`GatewayCore` (WebSocket API, Management API) and `HttpApiCore` (HTTP and REST API
+routes) decide; this module only carries their decisions out: sockets, invocations, and
+one timer set to the earliest deadline either core reports. Plain and TLS clients share
+the port (`wire.ClientConnection` tells them apart).
 """
 
 from __future__ import annotations
@@ -10,39 +12,43 @@ import asyncio
 import contextlib
 import logging
 import ssl as ssl_module
-from collections.abc import Coroutine, Iterable, Sequence
+import time
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from infra.apigateway import http_api, static
+from websockets.frames import Frame, Opcode
+
+from infra.apigateway import static
 from infra.apigateway.actions import (
     Abort,
     Accept,
     Action,
     Close,
-    HttpResponse,
     Invoke,
     Reject,
+    Respond,
     SendText,
 )
-from infra.apigateway.connection import ClientConnection
 from infra.apigateway.core import Faults, GatewayCore, Limits
 from infra.apigateway.events import Handshake
-from infra.apigateway.ids import new_id
-from infra.lambda_api import ASYNC_RETRY_DELAYS_S, LambdaApi
+from infra.apigateway.host import RawRequest, SessionLimits, WebSocketPeer, Wire
+from infra.apigateway.http_api import HttpApiCore
+from infra.apigateway.http_routes import HttpRequest
+from infra.apigateway.wire import ClientConnection
+from infra.http import HttpApp, HttpResponse, json_message
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
-
-_JSON = (("Content-Type", "application/json"),)
 
 
 @dataclass(frozen=True)
 class GatewayOptions:
     host: str = "127.0.0.1"
     port: int = 8080  # 0 = pick a free port
+    # Also accept TLS (https, wss) on the same port, with this context.
     ssl: ssl_module.SSLContext | None = None
     # Timeouts
     idle_timeout_s: float = 600.0  # gateway-spec item 18
@@ -55,25 +61,35 @@ class GatewayOptions:
     throttle_rate: float = 0.0  # fraction answered 429 LimitExceededException
     connect_rate_limit: float | None = None  # new connections per second (AWS: 500); None = off
     seed: int | None = None  # RNG seed for fault injection
-    # The web client: GET / (no Upgrade) serves static_dir/index.html, GET /x serves files
+    # A static site: GET / (no Upgrade) serves static_dir/index.html, GET /x serves files
     static_dir: Path | None = None
-    # The Lambda Invoke API (infra.lambda_api): delays before retrying a failed Event call
-    lambda_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S
+    # The time every rule is measured on. Tests pass a clock they turn by hand and then
+    # call `GatewayServer.tick()`; the server's own timer follows the cores' deadlines.
+    clock: Callable[[], float] = time.time
 
 
 class GatewayServer:
-    """API Gateway (WebSocket API + HTTP API routes + @connections) for one service."""
+    """API Gateway (WebSocket API, HTTP / REST API routes, @connections) for one service,
+    plus the other AWS APIs (`apps`) that share its port."""
 
-    def __init__(self, spec: ServiceSpec, invoker: Invoker, options: GatewayOptions) -> None:
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        invoker: Invoker,
+        options: GatewayOptions,
+        apps: Sequence[HttpApp] = (),
+    ) -> None:
         self.spec = spec
         self.invoker = invoker
         self.options = options
+        self.apps = tuple(apps)
         self.core = GatewayCore(
             spec,
             limits=Limits(
                 idle_timeout_s=options.idle_timeout_s,
                 hard_timeout_s=options.hard_timeout_s,
                 integration_timeout_s=options.integration_timeout_s,
+                close_timeout_s=options.close_timeout_s,
             ),
             faults=Faults(
                 gone_rate=options.gone_rate,
@@ -81,20 +97,21 @@ class GatewayServer:
                 connect_rate_limit=options.connect_rate_limit,
                 seed=options.seed,
             ),
+            clock=options.clock,
         )
-        self.http_routes = http_api.HttpRoutes(spec.http_routes)
-        self.http_connections: set[ClientConnection] = set()
-        self._websockets: dict[str, ClientConnection] = {}
+        self.http_api = HttpApiCore(spec, self.core.api, clock=options.clock)
+        self.limits = SessionLimits(
+            frame_bytes=self.core.limits.frame_bytes,
+            message_bytes=self.core.limits.message_bytes,
+        )
+        self._http_wires: set[Wire] = set()
+        self._websockets: dict[str, WebSocketPeer] = {}
+        self._responses: dict[str, asyncio.Future[HttpResponse]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Event invocations run (and wait to be retried) apart from the gateway's own
-        # tasks: closing the gateway drops them instead of waiting minutes for a retry.
-        self._async_invocations: set[asyncio.Task[Any]] = set()
-        self.lambda_api = LambdaApi(
-            spec, invoker, self._spawn_async_invocation, options.lambda_retry_delays_s
-        )
         self._changed: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._port = options.port
 
     # Lifecycle
@@ -102,15 +119,14 @@ class GatewayServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
+        context = self.options.ssl
         self._server = await loop.create_server(
-            lambda: ClientConnection(self),
+            lambda: ClientConnection(self, context),
             self.options.host,
             self.options.port,
-            ssl=self.options.ssl,
             backlog=4096,
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
-        self._sweeper = asyncio.create_task(self._sweep())
         log.info("gateway listening on %s (stage %s)", self.base_url, self.spec.stage)
 
     @property
@@ -128,14 +144,17 @@ class GatewayServer:
         return f"{self.options.host}:{self._port}"
 
     @property
+    def secure(self) -> bool:
+        """Whether TLS clients are accepted too (on the same port)."""
+        return self.options.ssl is not None
+
+    @property
     def base_url(self) -> str:
-        scheme = "https" if self.options.ssl else "http"
-        return f"{scheme}://{self.authority}"
+        return f"http://{self.authority}"
 
     @property
     def ws_url(self) -> str:
-        scheme = "wss" if self.options.ssl else "ws"
-        return f"{scheme}://{self.authority}/{self.spec.stage}"
+        return f"ws://{self.authority}/{self.spec.stage}"
 
     @property
     def connection_count(self) -> int:
@@ -146,12 +165,9 @@ class GatewayServer:
         """Close every client (1001, firing $disconnect, awaited) and the listener."""
         if self._server is not None:
             self._server.close()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        for conn in list(self.http_connections):
-            conn.abort()
-        for task in list(self._async_invocations):
-            task.cancel()
+        self._disarm()
+        for wire in list(self._http_wires):
+            wire.abort()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.close_timeout_s
         aborted = False
@@ -162,8 +178,8 @@ class GatewayServer:
             if remaining <= 0 and not aborted:
                 # Clients that never answered the close frame: drop them, then give the
                 # $disconnect invocations this causes one integration timeout to finish.
-                for conn in list(self._websockets.values()):
-                    conn.abort()
+                for peer in list(self._websockets.values()):
+                    peer.abort()
                 aborted = True
                 deadline = loop.time() + self.options.integration_timeout_s
             elif remaining <= 0:
@@ -171,6 +187,7 @@ class GatewayServer:
                     task.cancel()
                 break
             await self._wait_change(max(remaining, 0.05))
+        self._disarm()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -185,22 +202,38 @@ class GatewayServer:
         if self._changed is not None:
             self._changed.set()
 
-    async def _sweep(self) -> None:
-        shortest = min(self.options.idle_timeout_s, self.options.hard_timeout_s)
-        interval = min(max(shortest / 20, 0.01), 1.0)
-        while True:
-            await asyncio.sleep(interval)
-            self.execute(self.core.tick())
+    # Time
+
+    def tick(self) -> None:
+        """Apply the time rules whose moment has come (by the options' clock)."""
+        self._timer, self._timer_at = None, None
+        self.execute([*self.core.tick(), *self.http_api.tick()])
+
+    def _arm(self) -> None:
+        """Keep one timer at the earliest deadline either core has."""
+        deadlines = [d for d in (self.core.next_deadline(), self.http_api.next_deadline()) if d]
+        if not deadlines:
+            return
+        at = min(deadlines)
+        if self._timer_at is not None and self._timer_at <= at:
+            return  # already due first; `tick` re-arms for the rest
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(at - self.options.clock(), 0.0)
+        self._timer = asyncio.get_running_loop().call_later(delay, self.tick)
+        self._timer_at = at
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
+
+    # Carrying out the cores' decisions
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
-
-    def _spawn_async_invocation(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._async_invocations.add(task)
-        task.add_done_callback(self._async_invocations.discard)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -208,119 +241,111 @@ class GatewayServer:
             log.error("gateway task failed", exc_info=task.exception())
         self._notify()
 
-    # Carrying out the core's decisions
-
     def execute(self, actions: Iterable[Action]) -> None:
         for action in actions:
             if isinstance(action, Invoke):
                 self.spawn(self._invoke(action))
                 continue
-            conn = self._websockets.get(action.connection_id)
-            if conn is None:
+            if isinstance(action, Respond):
+                future = self._responses.get(action.ref)
+                if future is not None and not future.done():
+                    future.set_result(action.response)
+                continue
+            peer = self._websockets.get(action.connection_id)
+            if peer is None:
                 continue
             if isinstance(action, SendText):
-                conn.send_text(action.text)
+                peer.send_text(action.text)
             elif isinstance(action, Accept):
-                conn.accept(action.subprotocol)
+                peer.accept(action.subprotocol)
             elif isinstance(action, Reject):
                 del self._websockets[action.connection_id]
-                conn.reject(action.status, action.body, action.headers)
+                peer.reject(action.status, action.body, action.headers)
                 self._notify()
             elif isinstance(action, Close):
-                conn.close(action.code, action.reason)
+                peer.close(action.code, action.reason)
             elif isinstance(action, Abort):
-                conn.abort()
+                peer.abort()
+        if self._server is not None:
+            self._arm()
 
     async def _invoke(self, action: Invoke) -> None:
-        invocation = await self._call(action.function, action.event, action.timeout_s)
-        self.execute(self.core.invoked(action, invocation))
+        invocation = await self._call(action.function, action.event)
+        core = self.http_api if action.kind.http else self.core
+        self.execute(core.invoked(action, invocation))
 
-    async def _call(
-        self, function: str, event: dict[str, Any], timeout_s: float
-    ) -> Invocation | None:
-        """Invoke; None when the integration timeout passes first."""
+    async def _call(self, function: str, event: dict[str, Any]) -> Invocation:
+        # No timeout here: the cores apply API Gateway's, and the Lambda runtime the
+        # function's own (a function may outlive API Gateway's wait, as on AWS).
         try:
-            return await asyncio.wait_for(self.invoker.invoke(function, event), timeout_s)
-        except TimeoutError:
-            return None
+            return await self.invoker.invoke(function, event)
         except Exception as exc:  # the invoker itself failed: the caller sees a 5xx
             log.exception("invoking %s failed", function)
             return Invocation(ok=False, error_type=type(exc).__name__, error_message=str(exc))
 
-    # Called by connections
+    # Host: what the client connections call
 
-    def websocket_opening(self, conn: ClientConnection, hs: Handshake) -> str:
-        connection_id, actions = self.core.handshake(hs)
-        self._websockets[connection_id] = conn
+    def http_session_started(self, wire: Wire) -> None:
+        self._http_wires.add(wire)
+
+    def http_session_ended(self, wire: Wire) -> None:
+        self._http_wires.discard(wire)
+
+    def websocket_opening(self, peer: WebSocketPeer, handshake: Handshake) -> str:
+        connection_id, actions = self.core.handshake(handshake)
+        self._websockets[connection_id] = peer
         self.execute(actions)
         return connection_id
+
+    def websocket_frame(self, connection_id: str, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT:
+            actions = self.core.text_frame(connection_id, bytes(frame.data), frame.fin)
+        elif opcode is Opcode.CONT:
+            actions = self.core.continuation_frame(connection_id, bytes(frame.data), frame.fin)
+        elif opcode is Opcode.BINARY:
+            actions = self.core.binary_frame(connection_id)
+        else:
+            return  # control frames: websockets answers pings itself
+        self.execute(actions)
 
     def websocket_closed(self, connection_id: str, code: int, reason: str) -> None:
         self._websockets.pop(connection_id, None)
         self.execute(self.core.closed(connection_id, code, reason))
         self._notify()
 
-    # HTTP: Management API, HTTP API routes, static files
-
-    async def http_request(
-        self,
-        method: str,
-        target: str,
-        headers: Sequence[tuple[str, str]],
-        body: bytes,
-        source_ip: str,
-    ) -> HttpResponse:
-        raw_path, _, query = target.partition("?")
-        if self.lambda_api.handles(raw_path):
-            return await self.lambda_api.request(method, raw_path, query, headers, body)
+    async def http_request(self, request: RawRequest) -> HttpResponse:
+        """Another API's path, the Management API, an HTTP / REST API route, a file."""
+        method = request.method
+        raw_path, _, query = request.target.partition("?")
+        for app in self.apps:
+            if app.handles(raw_path):
+                return await app.request(method, raw_path, query, request.headers, request.body)
         if "/@connections" in raw_path:
             if self.options.mgmt_latency_ms > 0:
                 await asyncio.sleep(self.options.mgmt_latency_ms / 1000)
-            response = self.core.management(method, raw_path, body)
-            if response is not None:
-                self.execute(response.actions)
+            managed = self.core.management(method, raw_path, request.body)
+            if managed is not None:
+                response, actions = managed
+                self.execute(actions)
                 return response
         path = unquote(raw_path)
-        match = self.http_routes.match(method, path)
-        if match is not None:
-            host = next((v for n, v in headers if n.lower() == "host"), self.authority)
-            request = http_api.HttpRequest(method, path, query, headers, body, source_ip, host)
-            result = await self._http_api(request, match)
-            return HttpResponse(result.status, result.headers, result.body)
+        host = next((v for n, v in request.headers if n.lower() == "host"), self.authority)
+        started = self.http_api.request(
+            HttpRequest(method, path, query, request.headers, request.body, request.source_ip, host)
+        )
+        if started is not None:
+            ref, actions = started
+            future: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+            self._responses[ref] = future
+            try:
+                self.execute(actions)
+                return await future
+            finally:
+                self._responses.pop(ref, None)
         if self.options.static_dir is not None and method in ("GET", "HEAD"):
             found = static.resolve(self.options.static_dir, path)
             if found is not None:
                 data = found.read_bytes()
-                headers_out = (("Content-Type", static.content_type(found)),)
-                return HttpResponse(200, headers_out, data)
-        return HttpResponse(404, _JSON, b'{"message":"Not Found"}')
-
-    async def _http_api(
-        self, request: http_api.HttpRequest, match: http_api.Match
-    ) -> http_api.Result:
-        api = self.core.api
-        context = None
-        authorizer = match.route.authorizer
-        if authorizer is not None:
-            identity = http_api.identity_values(authorizer, request)
-            if identity is None:
-                return http_api.error_result(401, "Unauthorized")
-            event = http_api.authorizer_event(api, request, match, identity, request_id=new_id())
-            outcome = await self._call(authorizer.function, event, http_api.INTEGRATION_TIMEOUT_S)
-            if outcome is None:
-                outcome = Invocation(ok=False, error_type="Timeout", timed_out=True)
-            verdict = http_api.authorizer_verdict(authorizer, outcome, event["routeArn"])
-            if verdict.status == 401:
-                return http_api.error_result(401, "Unauthorized")
-            if verdict.status == 403:
-                return http_api.error_result(403, "Forbidden")
-            if verdict.status is not None:
-                return http_api.error_result(500, "Internal Server Error")
-            context = dict(verdict.context or {})
-            if verdict.principal_id is not None:
-                context.setdefault("principalId", verdict.principal_id)
-        event = http_api.request_event(
-            api, request, match, request_id=new_id(), authorizer_context=context
-        )
-        invocation = await self._call(match.route.function, event, http_api.INTEGRATION_TIMEOUT_S)
-        return http_api.integration_result(invocation)
+                return HttpResponse(200, (("Content-Type", static.content_type(found)),), data)
+        return json_message(404, "Not Found")

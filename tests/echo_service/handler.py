@@ -84,8 +84,11 @@ def nothing(event: dict[str, Any], context: Any) -> None:
 
 
 def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    seconds = float(json.loads(event["body"]).get("seconds", 0))
-    time.sleep(min(seconds, 3.0))
+    """Sleeps `seconds`, or waits until the test opens gate `gate`."""
+    body = json.loads(event["body"])
+    if "gate" in body:
+        GATES[body["gate"]].wait(10)
+    time.sleep(min(float(body.get("seconds", 0)), 3.0))
     return echo(event, context)
 
 
