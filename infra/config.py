@@ -284,6 +284,7 @@ def load_service(
     functions: dict[str, FunctionSpec] = {}
     ws_events: list[tuple[str, Mapping[str, Any]]] = []
     http_events: list[tuple[str, Any]] = []
+    rest_events: list[tuple[str, Any, str]] = []
     raw_functions = _mapping(doc.get("functions") or {}, "functions")
     for name, raw in raw_functions.items():
         where = f"functions.{name}"
@@ -311,6 +312,8 @@ def load_service(
                 ws_events.append((name, _websocket_event(body, f"{where}.events[{i}]")))
             elif kind == "httpApi":
                 http_events.append((name, body))
+            elif kind == "http":
+                rest_events.append((name, body, f"{where}.events[{i}]"))
 
     websocket_routes: dict[str, WebSocketRoute] = {}
     for fn_name, ws in ws_events:
@@ -329,7 +332,7 @@ def load_service(
     http_routes = tuple(
         _http_route(fn_name, body, http_authorizers, r, f"functions.{fn_name}.events.httpApi")
         for fn_name, body in http_events
-    )
+    ) + tuple(_rest_route(fn_name, body, r, where) for fn_name, body, where in rest_events)
 
     selection = provider.get("websocketsApiRouteSelectionExpression", DEFAULT_ROUTE_SELECTION)
     parameters = _parameters(doc, r, functions, env, parameter_values or {})
@@ -488,6 +491,32 @@ def _http_route(
                 )
             authorizer = authorizers[name]
     return HttpRoute(method=method.upper(), path=path, function=fn_name, authorizer=authorizer)
+
+
+def _rest_route(fn_name: str, body: Any, r: _Resolver, where: str) -> HttpRoute:
+    """A serverless `http` event: a REST API route with the Lambda proxy integration."""
+    body = r.resolve(body, where)
+    if isinstance(body, str):
+        method, _, path = body.strip().partition(" ")
+    else:
+        event = _mapping(body, where)
+        if event.get("authorizer") is not None:
+            raise ConfigError(f"{where}: REST API authorizers are not reproduced locally")
+        if str(event.get("integration", "lambda-proxy")).lower() not in (
+            "lambda-proxy",
+            "aws_proxy",
+        ):
+            raise ConfigError(f"{where}: only the lambda-proxy integration is reproduced locally")
+        method, path = str(event.get("method", "")), str(event.get("path", ""))
+    if not method or not path:
+        raise ConfigError(f"{where}: an http event needs a method and a path")
+    return HttpRoute(
+        method=method.upper(),
+        path="/" + path.strip().strip("/"),
+        function=fn_name,
+        api="rest",
+        payload_version="1.0",
+    )
 
 
 def _parameters(

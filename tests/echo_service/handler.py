@@ -140,3 +140,19 @@ def hello(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def plain(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"received": json.loads(event["body"]), "stage": event["requestContext"]["stage"]}
+
+
+def ping(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A REST API route, answered the way the proxy integration requires."""
+    if (event.get("queryStringParameters") or {}).get("fail"):
+        return {"body": "no statusCode: a malformed proxy response"}
+    facts = {
+        "resource": event["resource"],
+        "path": event["path"],
+        "method": event["httpMethod"],
+        "proxy": (event["pathParameters"] or {}).get("proxy"),
+        "stage": event["requestContext"]["stage"],
+        "contextPath": event["requestContext"]["path"],
+        "body": event["body"],
+    }
+    return {"statusCode": 200, "headers": {"X-Api": "rest"}, "body": json.dumps(facts)}

@@ -155,3 +155,28 @@ async def test_one_port_serves_plain_and_tls_alike(
     await secure.close()
     disconnect = await gw.disconnect_of(secure_id)
     assert disconnect.event["requestContext"]["disconnectStatusCode"] == 1000
+
+
+async def test_rest_routes_are_served_under_the_stage_as_aws_answers(gw: Harness) -> None:
+    status, headers, body = await call(gw, "GET", "/test/ping")
+    assert (status, headers["X-Api"]) == (200, "rest")
+    facts = json.loads(body)
+    assert facts == {
+        "resource": "/ping",
+        "path": "/ping",
+        "method": "GET",
+        "proxy": None,
+        "stage": "test",
+        "contextPath": "/test/ping",
+        "body": None,
+    }
+    status, _, body = await call(gw, "DELETE", "/test/items/a/b", body=b"x")
+    assert status == 200
+    assert json.loads(body)["proxy"] == "a/b" and json.loads(body)["body"] == "x"
+    # A malformed proxy response is 502; an unknown resource or method is 403.
+    status, _, body = await call(gw, "GET", "/test/ping?fail=1")
+    assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+    for method, path in (("GET", "/test/pong"), ("POST", "/test/ping")):
+        status, _, body = await call(gw, method, path)
+        assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"})
+    assert (await call(gw, "GET", "/ping"))[0] == 404  # outside the REST API's stage
