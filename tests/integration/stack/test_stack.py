@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -94,25 +98,16 @@ async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: Moto
             assert (await report(ws))["management-api"]["connections"] == 2
 
 
-async def test_token_helper_signs_with_the_stack_secret(moto_server: MotoServer) -> None:
-    import jwt
-
-    async with local_stack(SERVICE, "dev", moto=moto_server, secret="s" * 32) as stack:
-        claims = jwt.decode(stack.token("ann", "Ann", ("publish",)), "s" * 32, ["HS256"])
-        assert (claims["sub"], claims["name"], claims["scope"]) == ("ann", "Ann", "publish")
-
-
-async def test_make_run_serves_and_stops_cleanly_on_ctrl_c() -> None:
+@contextlib.asynccontextmanager
+async def cli(*args: str) -> AsyncIterator[tuple[list[str], asyncio.subprocess.Process]]:
+    """`python -m infra --port 0 *args`, with its banner read; stopped with Ctrl-C."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "infra",
-        "--service",
-        str(SERVICE),
-        "--stage",
-        "cli",
         "--port",
         "0",
+        *args,
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -120,27 +115,56 @@ async def test_make_run_serves_and_stops_cleanly_on_ctrl_c() -> None:
     )
     assert proc.stdout is not None
     output: list[str] = []
-    ws_url = ""
     try:
         async with asyncio.timeout(scaled(30)):
             while "Ctrl-C stops." not in output:
                 line = (await proc.stdout.readline()).decode()
                 assert line, "".join(output)
                 output.append(line.strip())
-                if line.strip().startswith("WebSocket API"):
-                    ws_url = line.split()[2]
-        assert ws_url.startswith("ws://127.0.0.1:") and ws_url.endswith("/cli")
-        async with await open_ws(f"{ws_url}?token=let-me-in") as ws:
-            assert (await report(ws, "from the cli"))["management-api"]["body"] == "from the cli"
+        yield output, proc
         proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), scaled(20))
+        output += rest.decode().splitlines()
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    text = "\n".join(output) + rest.decode()
+
+
+def banner_value(output: list[str], label: str) -> str:
+    return next(line.split()[len(label.split())] for line in output if line.startswith(label))
+
+
+async def test_make_run_serves_and_stops_cleanly_on_ctrl_c() -> None:
+    async with cli("--service", str(SERVICE), "--stage", "cli") as (output, proc):
+        ws_url = banner_value(output, "WebSocket API")
+        assert ws_url.startswith("ws://127.0.0.1:") and ws_url.endswith("/cli")
+        async with await open_ws(f"{ws_url}?token=let-me-in") as ws:
+            assert (await report(ws, "from the cli"))["management-api"]["body"] == "from the cli"
+    text = "\n".join(output)
     assert proc.returncode == 0, text
     assert "Traceback" not in text
     # Everything it started is gone: the port refuses connections.
     with pytest.raises(OSError):
         await open_ws(f"{ws_url}?token=let-me-in")
+
+
+async def test_another_service_hears_nothing_of_the_chat() -> None:
+    """The emulator is generic: no chat banner, no chat page, for any other service."""
+    echo = REPO / "tests" / "echo_service" / "serverless.yml"
+    async with cli("--service", str(echo)) as (output, _):
+        text = "\n".join(output)
+        for chat_word in ("wschat", "chat", "token", "JWT", "Web client"):
+            assert chat_word not in text
+        http = banner_value(output, "WebSocket API").replace("ws://", "http://").rsplit("/", 1)[0]
+        page = await asyncio.to_thread(_get, f"{http}/")
+        assert page[0] == 404 and b"<html" not in page[1].lower()
+        assert (await asyncio.to_thread(_get, f"{http}/dev/ping"))[0] == 200  # its REST route
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=scaled(10)) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
