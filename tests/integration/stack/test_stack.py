@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 from infra.dynamodb import MotoServer, create_tables, dynamodb_client
 from infra.stack import local_stack
 from tests.conftest import scaled
+from tests.integration.infra_cli import banner_value, cli
 
 SERVICE = Path(__file__).parent / "service" / "serverless.yml"
 REPO = Path(__file__).resolve().parents[3]
@@ -96,43 +92,6 @@ async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: Moto
             await stack.reset()  # never wipes a database it does not own
         async with await open_ws(f"{stack.ws_url}?token=let-me-in") as ws:
             assert (await report(ws))["management-api"]["connections"] == 2
-
-
-@contextlib.asynccontextmanager
-async def cli(*args: str) -> AsyncIterator[tuple[list[str], asyncio.subprocess.Process]]:
-    """`python -m infra --port 0 *args`, with its banner read; stopped with Ctrl-C."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "infra",
-        "--port",
-        "0",
-        *args,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    try:
-        async with asyncio.timeout(scaled(30)):
-            while "Ctrl-C stops." not in output:
-                line = (await proc.stdout.readline()).decode()
-                assert line, "".join(output)
-                output.append(line.strip())
-        yield output, proc
-        proc.send_signal(signal.SIGINT)
-        rest, _ = await asyncio.wait_for(proc.communicate(), scaled(20))
-        output += rest.decode().splitlines()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-def banner_value(output: list[str], label: str) -> str:
-    return next(line.split()[len(label.split())] for line in output if line.startswith(label))
 
 
 async def test_make_run_serves_and_stops_cleanly_on_ctrl_c() -> None:
