@@ -23,6 +23,7 @@ class ClientConnection(asyncio.Protocol):
     """asyncio protocol for one client; the `Wire` its sessions write to."""
 
     __slots__ = (
+        "_eof",
         "_sniffed",
         "_tls_context",
         "local_port",
@@ -37,6 +38,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._tls_context = tls_context
         self._sniffed = False
+        self._eof = False
         self.tls: TlsLayer | None = None
         self.secure = False
         self.source_ip = "127.0.0.1"
@@ -80,12 +82,18 @@ class ClientConnection(asyncio.Protocol):
         if pending:
             self.transport.write(pending)
         if self.tls.peer_closed and not plain:
-            self.session.eof_received()
+            self._end_of_input()
         return plain
 
     def eof_received(self) -> bool | None:
-        self.session.eof_received()
+        self._end_of_input()
         return None
+
+    def _end_of_input(self) -> None:
+        """The client will send nothing more (TCP FIN, or TLS close_notify): once."""
+        if not self._eof:
+            self._eof = True
+            self.session.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.session.connection_lost()

@@ -68,14 +68,16 @@ async def test_reset_empties_the_tables(moto_server: MotoServer) -> None:
 
 
 async def test_tls_end_to_end(moto_server: MotoServer) -> None:
-    async with local_stack(SERVICE, "dev", moto=moto_server, tls=True) as stack:
-        assert stack.cert is not None
-        assert stack.ws_url.startswith("wss://") and stack.mgmt_url.startswith("https://")
-        # The sandboxes trust the certificate too: their Management API call succeeds.
+    async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
+        assert stack.ws_url.startswith("ws://")  # plain URLs by default...
+        secure = stack.ws_url.replace("ws://", "wss://", 1)  # ...and TLS on the same port
         async with await open_ws(
-            f"{stack.ws_url}?token=let-me-in", ssl=stack.cert.client_context()
+            f"{secure}?token=let-me-in", ssl=stack.cert.client_context()
         ) as ws:
             assert (await report(ws))["management-api"]["connections"] == 1
+        assert stack.ca.name == "ca.pem"  # clients trust the local CA, not one certificate
+    async with local_stack(SERVICE, "dev", moto=moto_server, tls=True) as stack:
+        assert stack.ws_url.startswith("wss://") and stack.mgmt_url.startswith("https://")
 
 
 async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: MotoServer) -> None:
