@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from infra.apigateway.events import ApiInfo, clf_time
+from infra.apigateway.events import ApiInfo, clf_time, header_maps
 from infra.apigateway.http_routes import HttpRequest, Match
 from infra.apigateway.ids import new_id
-from infra.apigateway.payload_v2 import HTTP_STAGE
+from infra.apigateway.payload_v2 import HTTP_STAGE, body_field
 from infra.http import HttpResponse, json_message
 from infra.service import Invocation
 
@@ -46,15 +46,9 @@ def request_id(match: Match) -> str:
 def _maps(
     pairs: Sequence[tuple[str, str]],
 ) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
-    """The single-value map (last value wins) and the multi-value map; None when empty."""
-    if not pairs:
-        return None, None
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for name, value in pairs:
-        single[name] = value
-        multi.setdefault(name, []).append(value)
-    return single, multi
+    """The single-value map (last value wins) and the multi-value map; null when empty."""
+    single, multi = header_maps(pairs)
+    return single or None, multi or None
 
 
 def _context(
@@ -120,13 +114,7 @@ def request_event(
     if authorizer_context is not None:
         ctx["authorizer"] = dict(authorizer_context)
     event["requestContext"] = ctx
-    if not request.body:
-        event.update(body=None, isBase64Encoded=False)
-    else:
-        try:
-            event.update(body=request.body.decode("utf-8"), isBase64Encoded=False)
-        except UnicodeDecodeError:
-            event.update(body=base64.b64encode(request.body).decode("ascii"), isBase64Encoded=True)
+    event["body"], event["isBase64Encoded"] = body_field(request.body)
     return event
 
 

@@ -98,16 +98,22 @@ def request_event(
     if authorizer_context is not None:
         ctx["authorizer"] = {"lambda": dict(authorizer_context)}
     event["requestContext"] = ctx
-    if request.body:
-        try:
-            event["body"] = request.body.decode("utf-8")
-            event["isBase64Encoded"] = False
-        except UnicodeDecodeError:
-            event["body"] = base64.b64encode(request.body).decode("ascii")
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
+    body, encoded = body_field(request.body)
+    if body is not None:
+        event["body"] = body
+    event["isBase64Encoded"] = encoded
     return event
+
+
+def body_field(body: bytes) -> tuple[str | None, bool]:
+    """An event's `body` and `isBase64Encoded`: text as it is, anything else base64;
+    None for no body."""
+    if not body:
+        return None, False
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
 
 
 def route_arn(api: ApiInfo, request: HttpRequest) -> str:
