@@ -22,7 +22,7 @@ from bench.dynamo_front import client as table_client
 from bench.dynamo_front import writes_in_turns
 from bench.machine import describe
 from handlers.chat.aws import client_config
-from infra.dynamo import start_moto
+from infra.dynamodb import start_moto
 
 
 def handler_client(endpoint: str, validate: bool) -> Any:

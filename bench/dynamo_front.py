@@ -1,13 +1,13 @@
 """The embedded DynamoDB's front end, three ways side by side:
 
-- "ours": our HTTP server (infra.wsgi_server), DynamoDB calls dispatched straight to
+- "ours": our HTTP server (infra.dynamodb.wsgi_server), DynamoDB calls dispatched straight to
   moto's DynamoHandler (`moto_speedups.dynamodb_first`), as `make run` serves it;
 - "flask": our HTTP server, every call through moto's Flask app;
 - "werkzeug": werkzeug's development server and moto's Flask app, as moto ships them.
 
     python -m bench.dynamo_front [--calls 2000] [--batch 100]
 
-moto's own speed-ups (`infra.moto_speedups.install`) are in all three. Sends the
+moto's own speed-ups (`infra.dynamodb.moto_speedups.install`) are in all three. Sends the
 two-item BatchWriteItem a `$connect` makes to each server in turn, `--batch` calls at a
 time so machine noise hits all alike, and reports per call: the server process's CPU
 (from /proc), the boto3 client's CPU and the wall time, and the ratios to "ours".
@@ -25,9 +25,10 @@ from typing import Any
 
 from bench.harness import ROOT
 from bench.machine import describe
+from bench.moto_fronts import MODULE
 from bench.procs import cpu_seconds
 from infra.config import load_service
-from infra.dynamo import create_tables, dynamodb_client, start_moto
+from infra.dynamodb import create_tables, dynamodb_client, start_moto
 
 TABLE = "wschat-dev-connections"
 
@@ -96,8 +97,8 @@ def writes_in_turns(
 async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     servers = {
         "ours": await start_moto(),
-        "flask": await start_moto(flask=True),
-        "werkzeug": await start_moto(werkzeug=True),
+        "flask": await start_moto(module=MODULE, args=["flask"]),
+        "werkzeug": await start_moto(module=MODULE, args=["werkzeug"]),
     }
     try:
         dbs = {name: client(s.endpoint) for name, s in servers.items()}

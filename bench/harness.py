@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.tokens import local_secret
+from client.tokens import SECRET_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
@@ -38,7 +39,7 @@ def handler_store(dynamodb_endpoint: str, stage: str = "dev") -> tuple[Any, Any,
     settings), for benches that set up or inspect what the service wrote."""
     from handlers.chat.settings import Settings
     from handlers.chat.store import Store
-    from infra.dynamo import dynamodb_client
+    from infra.dynamodb import dynamodb_client
 
     db = dynamodb_client(dynamodb_endpoint, "us-east-1", dummy_credentials=True)
     settings = Settings(
@@ -55,12 +56,14 @@ async def running_harness(
     """Start `python -m infra --port 0 --quiet --stage STAGE *options`; stop it on exit."""
     args = [sys.executable, "-m", "infra", "--port", "0", "--quiet", "--stage", stage, *options]
     err = log.open("ab") if log else None
+    # The bench's own secret (the harness makes one up otherwise, unknown to the bench).
+    secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
     proc = await asyncio.create_subprocess_exec(
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=err or asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", SECRET_ENV: secret},
     )
     try:
         banner = await asyncio.wait_for(_read_banner(proc), START_TIMEOUT_S)
@@ -71,7 +74,7 @@ async def running_harness(
                 ws_url=_find(banner, r"WebSocket API\s+(\S+)"),
                 mgmt_url=_find(banner, r"Management API\s+(\S+)/@connections"),
                 dynamodb_endpoint=_find(banner, r"DynamoDB\s+(\S+)"),
-                secret=local_secret(),
+                secret=secret,
                 stage=stage,
             )
         finally:

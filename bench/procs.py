@@ -81,7 +81,7 @@ def harness_processes(gateway_pid: int) -> dict[str, list[int]]:
         args = cmdline(pid)
         if any(arg.endswith("awslambda/bootstrap/bootstrap.py") for arg in args):
             groups["workers"].append(pid)
-        elif "infra.dynamo" in args:
+        elif "infra.dynamodb" in args:
             groups["moto"].append(pid)
     return groups
 

@@ -14,7 +14,7 @@ The CLI starts `python -m infra` in a child process (`--mgmt-latency-ms 20 --gon
         result = await run_soak(
             SoakConfig(
                 url=stack.ws_url,
-                secret=stack.secret,
+                secret=chat_secret(stack),  # tests/tokens.py
                 dynamodb_endpoint=stack.dynamodb_endpoint,
                 connections=60, rooms=6, duration_s=5, rate=20,
                 kill_every_s=0.2, ghost_every_s=0.5, sample_every_s=1,
@@ -369,7 +369,7 @@ class _Soak:
 
     def _add_ghost(self, room: str) -> None:
         from handlers.chat.model import User
-        from infra.gateway.ids import new_id
+        from infra.apigateway.ids import new_id
 
         ghost = new_id()
         user = User(id=f"ghost-{self.run_id}", name="ghost")

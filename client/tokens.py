@@ -1,8 +1,9 @@
 """Signing chat tokens: dev tokens for the local stack, and publisher tokens.
 
-The local stack (`make run`) verifies HS256 tokens with `CHAT_JWT_SECRET`, or with
-DEV_JWT_SECRET when that variable is unset (it prints it). Against AWS, get a token from
-your identity provider instead (or sign with the secret stored in SSM).
+The local stack (`make run`) verifies HS256 tokens with `CHAT_JWT_SECRET` when it is set,
+else with a secret it makes up for the run and writes to `.local/secrets.env` while it
+runs (serverless.yml's `custom.local`). Against AWS, get a token from your identity
+provider instead (or sign with the secret stored in SSM).
 """
 
 from __future__ import annotations
@@ -10,17 +11,32 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import jwt
 
-# Printed by `make run`; never use it for a deployed stage.
+# The last resort when no local stack runs; never use it for a deployed stage.
 DEV_JWT_SECRET = "wschat-local-dev-secret-do-not-deploy"
 SECRET_ENV = "CHAT_JWT_SECRET"
+# Where `make run` writes the secret it made up for the run (custom.local.secretsFile).
+RUN_SECRETS = Path(__file__).resolve().parents[1] / ".local" / "secrets.env"
 
 
 def local_secret() -> str:
-    """The secret the local stack uses: $CHAT_JWT_SECRET, else the fixed dev secret."""
-    return os.environ.get(SECRET_ENV) or DEV_JWT_SECRET
+    """The secret the local stack uses: $CHAT_JWT_SECRET, else the running stack's."""
+    return os.environ.get(SECRET_ENV) or _run_secret() or DEV_JWT_SECRET
+
+
+def _run_secret() -> str | None:
+    try:
+        lines = RUN_SECRETS.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition("=")
+        if name == SECRET_ENV and value:
+            return value
+    return None
 
 
 def mint_token(

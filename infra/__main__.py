@@ -1,8 +1,10 @@
-"""`python -m infra` (what `make run` starts): the service of a serverless.yml, locally.
+"""`python -m infra` (what `make run` starts): a service (serverless.yml or SAM template), locally.
 
-Serves the WebSocket API, its Management API, the HTTP API routes and the bundled web
-client on one port; runs the functions in local Lambda sandboxes (started on first use,
-as Lambda does) against an embedded DynamoDB. Ctrl-C stops everything.
+Serves the WebSocket API, its Management API, the HTTP and REST API routes and the
+Lambda Invoke API on one port, plain and TLS alike; runs the functions in local Lambda
+sandboxes (started on first use, as Lambda does) against an embedded DynamoDB. What a
+service wants locally only (a web directory, generated secrets, banner lines) comes from
+its `custom.local` block or from flags. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -16,26 +18,31 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from client.tokens import DEV_JWT_SECRET, SECRET_ENV, local_secret
 from infra.awslambda.logs import ConsoleLog
 from infra.awslambda.runtime import DEFAULT_IDLE_S
 from infra.config import ConfigError
 from infra.stack import LocalStack, local_stack
 from infra.tls import CertFiles
 
-WEB_DIR = Path("client/web")
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m infra", description=__doc__.split("\n\n")[0])
-    p.add_argument("--service", type=Path, default=Path("serverless.yml"), help="serverless.yml")
+    p.add_argument(
+        "--service",
+        "--template",
+        dest="service",
+        type=Path,
+        default=Path("serverless.yml"),
+        help="serverless.yml (or a SAM / CloudFormation template)",
+    )
     p.add_argument("--stage", default="dev", help="default: dev")
     p.add_argument("--region", default=None, help="default: the file's provider.region")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    tls = p.add_argument_group("TLS")
-    tls.add_argument("--tls", action="store_true", help="wss/https with a self-signed cert")
-    tls.add_argument("--tls-cert", type=Path, help="PEM certificate (implies --tls)")
+    p.add_argument("--web", type=Path, metavar="DIR", help="serve DIR at / (custom.local.web)")
+    tls = p.add_argument_group("TLS (https and wss are always served on the same port)")
+    tls.add_argument("--tls", action="store_true", help="print https/wss URLs")
+    tls.add_argument("--tls-cert", type=Path, help="PEM certificate instead of the local CA's")
     tls.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     limits = p.add_argument_group("API Gateway limits")
     limits.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS")
@@ -79,42 +86,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def banner(stack: LocalStack, *, web: bool) -> str:
+def banner(stack: LocalStack) -> str:
+    spec = stack.spec
     http, ws = stack.http_url, stack.ws_url
     lines = [
-        f"wschat ({stack.spec.service}, stage {stack.stage}, region {stack.spec.region}) is up",
+        f"{spec.service} (stage {stack.stage}, region {spec.region}) is up",
         "",
         f"  WebSocket API    {ws}   (also {ws.rsplit('/', 1)[0]}/)",
         f"  Management API   {stack.mgmt_url}/@connections/{{connectionId}}",
     ]
-    for route in stack.spec.http_routes:
-        lines.append(f"  HTTP API         {route.method} {http}{route.path}")
-    if web:
-        lines.append(f"  Web client       {http}/")
+    for route in spec.http_routes:
+        if route.api == "rest":
+            lines.append(f"  REST API         {route.method} {http}/{stack.stage}{route.path}")
+        else:
+            lines.append(f"  HTTP API         {route.method} {http}{route.path}")
+    if stack.gateway.options.static_dir is not None:
+        fragment = f"#token={stack.dev_token}" if stack.dev_token else ""
+        lines.append(f"  Web client       {http}/{fragment}")
     lines.append(f"  DynamoDB         {stack.dynamodb_endpoint}")
-    lines.append("")
-    if stack.secret == DEV_JWT_SECRET:
-        lines.append(f"  JWT secret (dev, {SECRET_ENV} unset): {stack.secret}")
-    else:
-        lines.append(f"  JWT secret: from {SECRET_ENV}")
-    lines += [
-        "  A token:   python -m client.token alice",
-        '     or:     python -c "from client.tokens import mint_token;'
-        " print(mint_token('alice'))\"",
-        f"  Connect:   {ws}?token=<token>",
+    other = "https/wss" if not stack.tls else "http/ws"
+    lines.append(f"  TLS              {other} on the same port too; trust {stack.ca}")
+    if spec.ignored:
+        lines.append("")
+        lines += [f"  ignored: {line}" for line in spec.ignored]
+    extra = [
+        line.format(http_url=http, ws_url=ws, token=stack.dev_token or "", stage=stack.stage)
+        for line in stack.settings.banner
     ]
-    if stack.cert is not None:
-        lines.append(f"  TLS certificate (trust it in clients): {stack.cert.cert}")
+    if extra:
+        lines += ["", *(f"  {line}" for line in extra)]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
 
 
-async def serve(args: argparse.Namespace, web_dir: Path | None) -> None:
+async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    web = web_dir is not None
     options: dict[str, Any] = {
         "idle_timeout_s": args.idle_timeout,
         "hard_timeout_s": args.hard_timeout,
@@ -124,29 +133,35 @@ async def serve(args: argparse.Namespace, web_dir: Path | None) -> None:
         "connect_rate_limit": args.connect_rate_limit,
         "seed": args.seed,
     }
-    if web_dir is not None:
-        options["static_dir"] = web_dir
+    if args.web is not None:
+        options["static_dir"] = args.web.resolve()
     cert = CertFiles(args.tls_cert, args.tls_key) if args.tls_cert else None
     console = None if args.quiet else ConsoleLog(verbose=args.verbose)
-    async with local_stack(
-        args.service,
-        args.stage,
-        host=args.host,
-        port=args.port,
-        region=args.region,
-        secret=local_secret(),
-        dynamodb_endpoint=args.dynamodb_endpoint,
-        tls=args.tls,
-        cert=cert,
-        log=console.line if console else None,
-        report=console.invocation if console else None,
-        concurrency=args.concurrency,
-        # --warm: every sandbox up front, so a burst of connections waits for no cold start.
-        warm=args.concurrency if args.warm else False,
-        sandbox_idle_s=args.sandbox_idle,
-        **options,
-    ) as stack:
-        print(banner(stack, web=web), flush=True)
+    async with contextlib.AsyncExitStack() as exits:
+        stack = await exits.enter_async_context(
+            local_stack(
+                args.service,
+                args.stage,
+                host=args.host,
+                port=args.port,
+                region=args.region,
+                dynamodb_endpoint=args.dynamodb_endpoint,
+                tls=args.tls,
+                cert=cert,
+                log=console.line if console else None,
+                report=console.invocation if console else None,
+                concurrency=args.concurrency,
+                # --warm: every sandbox up front, so a burst of connections waits for no
+                # cold start.
+                warm=args.concurrency if args.warm else False,
+                sandbox_idle_s=args.sandbox_idle,
+                **options,
+            )
+        )
+        written = stack.settings.write_secrets(stack.secrets, set(stack.generated_secrets))
+        if written is not None:
+            exits.callback(written.unlink, missing_ok=True)
+        print(banner(stack), flush=True)
         summaries = asyncio.create_task(console.run()) if console else None
         await stop.wait()
         if summaries is not None:
@@ -164,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         # One "connection open" per client says nothing the invocation lines do not.
-        logging.getLogger("infra.gateway.websocket").setLevel(logging.WARNING)
+        logging.getLogger("infra.apigateway.websocket").setLevel(logging.WARNING)
     try:
-        asyncio.run(serve(args, WEB_DIR.resolve() if WEB_DIR.is_dir() else None))
+        asyncio.run(serve(args))
     except ConfigError as exc:
         print(f"{args.service}: {exc}", file=sys.stderr)
         return 2

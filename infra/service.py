@@ -2,7 +2,7 @@
 
 Nothing here knows about the chat service; any serverless.yml or SAM/CloudFormation
 template with WebSocket / HTTP routes can be described by these types. `infra.config` (the
-loader) builds them; the gateway (`infra.gateway`) and the Lambda runtime (`infra.runtime`)
+loader) builds them; the gateway (`infra.apigateway`) and the Lambda runtime (`infra.awslambda`)
 consume them.
 """
 

@@ -1,10 +1,12 @@
 """The whole local stack in one `async with`: DynamoDB/SSM, the Lambda runtime, the gateway.
 
     async with local_stack(Path("serverless.yml"), stage="dev", port=0) as stack:
-        async with websockets.connect(f"{stack.ws_url}?token={stack.token('alice')}") as ws:
+        async with websockets.connect(stack.ws_url) as ws:
             ...
 
-Used by `python -m infra` (`make run`), by the tests and by the benchmarks.
+Used by `python -m infra` (`make run`), by the tests and by the benchmarks. It knows
+nothing of any particular service: what a service wants locally (secrets, a web
+directory) comes from its `custom.local` block (`infra.local_settings`).
 """
 
 from __future__ import annotations
@@ -12,19 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.tokens import SECRET_ENV, local_secret, mint_token
 from infra.awslambda.logs import LogSink, ReportSink, print_log
 from infra.awslambda.runtime import DEFAULT_CONCURRENCY, DEFAULT_IDLE_S, LambdaRuntime
 from infra.config import load_service
-from infra.dynamo import MotoServer, provision, start_moto
+from infra.dynamodb import MotoServer, provision, start_moto
+from infra.local_settings import LocalSettings
 from infra.service import ServiceSpec
-from infra.tls import CertFiles, self_signed
+from infra.tls import CertFiles, ca_bundle, host_names, local_certificate
 
 # Passed through to the sandboxes when DynamoDB is a real endpoint (AWS needs real keys).
 _CREDENTIAL_VARS = (
@@ -40,17 +41,22 @@ _CREDENTIAL_VARS = (
 
 @dataclass
 class LocalStack:
-    """A running stack: where to reach it and how to sign in."""
+    """A running stack: where to reach it."""
 
     spec: ServiceSpec
     runtime: LambdaRuntime
-    gateway: Any  # infra.gateway.server.GatewayServer
+    gateway: Any  # infra.apigateway.server.GatewayServer
     moto: MotoServer
     host: str
     port: int
-    secret: str
     dynamodb_endpoint: str
-    cert: CertFiles | None = None
+    cert: CertFiles  # the gateway's certificate: https/wss on the same port as http/ws
+    settings: LocalSettings
+    # The service's `custom.local.secrets` as this run uses them (given or generated).
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    generated_secrets: frozenset[str] = frozenset()  # the ones made up for this run
+    dev_token: str | None = None
+    tls: bool = False  # advertise https:// and wss:// (both schemes are served anyway)
     _external_dynamodb: bool = field(default=False, repr=False)
 
     @property
@@ -60,12 +66,12 @@ class LocalStack:
     @property
     def http_url(self) -> str:
         """Base URL of the HTTP side: HTTP API routes, the web page, the Management API."""
-        return f"{'https' if self.cert else 'http'}://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
         """The WebSocket API endpoint, stage included (`ws://127.0.0.1:8080/dev`)."""
-        return f"{'wss' if self.cert else 'ws'}://{self.host}:{self.port}/{self.stage}"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/{self.stage}"
 
     @property
     def mgmt_url(self) -> str:
@@ -73,12 +79,13 @@ class LocalStack:
         return f"{self.http_url}/{self.stage}"
 
     @property
+    def ca(self) -> Path:
+        """The certificate clients trust to reach https:// and wss:// here."""
+        return self.cert.trust
+
+    @property
     def ssm_endpoint(self) -> str:
         return self.moto.endpoint
-
-    def token(self, sub: str, name: str | None = None, scopes: Iterable[str] = ()) -> str:
-        """A token the service accepts for user `sub`."""
-        return mint_token(sub, name=name, secret=self.secret, scopes=scopes)
 
     async def reset(self) -> None:
         """Empty every table and restore the parameters (moto only: never wipes a real DB)."""
@@ -101,11 +108,12 @@ async def local_stack(
     port: int = 0,
     host: str = "127.0.0.1",
     region: str | None = None,
-    secret: str | None = None,
+    secrets: Mapping[str, str] | None = None,
     moto: MotoServer | None = None,
     dynamodb_endpoint: str | None = None,
     tls: bool = False,
     cert: CertFiles | None = None,
+    cert_dir: Path | None = None,
     log: LogSink | None = print_log,
     report: ReportSink | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -116,22 +124,27 @@ async def local_stack(
 ) -> AsyncIterator[LocalStack]:
     """Start the stack for `service` (a serverless.yml); stop all of it on exit.
 
-    `moto`: a running embedded server to use (it is reset, not stopped); by default one is
-    started. `dynamodb_endpoint`: use that DynamoDB instead (tables created if missing).
-    `tls` (or `cert`): wss/https with a self-signed certificate the sandboxes trust.
-    `warm`: start sandboxes before returning (True for one per function API Gateway
-    invokes, a number for that many, up to each function's concurrency) and keep them;
-    otherwise a function's first invocation starts its first sandbox (a cold start) and
-    sandboxes idle for `sandbox_idle_s` stop. `log` gets the functions' log lines,
-    `report` one `InvocationReport` per invocation. `environment`: variables set in every
-    sandbox over serverless.yml's (a setting tried without editing the file). Other
-    keyword arguments are
-    `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
+    `secrets`: values for the service's `custom.local.secrets` (else the environment's,
+    else random). `moto`: a running embedded server to use (it is reset, not stopped);
+    by default one is started. `dynamodb_endpoint`: use that DynamoDB instead (tables
+    created if missing). The gateway serves https/wss beside http/ws on its one port
+    with `cert`, else a certificate of the local CA (cached in `cert_dir`); `tls` makes
+    the advertised URLs https/wss. `warm`: start sandboxes before returning (True for one
+    per function API Gateway invokes, a number for that many, up to each function's
+    concurrency) and keep them; otherwise a function's first invocation starts its first
+    sandbox (a cold start) and sandboxes idle for `sandbox_idle_s` stop. `log` gets the
+    functions' log lines, `report` one `InvocationReport` per invocation. `environment`:
+    variables set in every sandbox over the definition's (a setting tried without
+    editing the file). Other keyword arguments are `GatewayOptions` fields
+    (idle_timeout_s, gone_rate, static_dir, ...).
     """
-    from infra.gateway.server import GatewayOptions, GatewayServer
+    from infra.apigateway.server import GatewayOptions, GatewayServer
+    from infra.awslambda.invoke_api import InvokeApi
 
-    secret = secret or local_secret()
-    service, spec = _load(service, stage, region, secret)
+    service, settings, (secret_values, generated), spec = _load(service, stage, region, secrets)
+    if cert is None:
+        cert = await asyncio.to_thread(local_certificate, host_names(host), cert_dir)
+    bundle = await asyncio.to_thread(ca_bundle, cert, cert_dir)
     async with contextlib.AsyncExitStack() as exits:
         if moto is None:
             moto = await start_moto(host)
@@ -139,18 +152,13 @@ async def local_stack(
         elif dynamodb_endpoint is None:
             await moto.reset()
         dynamo = dynamodb_endpoint or moto.endpoint
-        if tls and cert is None:
-            cert_dir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="wschat-tls-")))
-            cert = self_signed(
-                cert_dir, hosts=tuple(dict.fromkeys((host, "127.0.0.1", "localhost")))
-            )
 
         sandbox_env = {
             "AWS_ENDPOINT_URL_DYNAMODB": dynamo,
             "AWS_ENDPOINT_URL_SSM": moto.endpoint,
+            # Handlers that build https://{domainName}/{stage} reach the gateway's TLS side.
+            "AWS_CA_BUNDLE": str(bundle),
         }
-        if cert is not None:
-            sandbox_env["AWS_CA_BUNDLE"] = str(cert.cert)
         sandbox_env.update(environment or {})
         runtime = LambdaRuntime(
             spec,
@@ -164,13 +172,13 @@ async def local_stack(
         )
         exits.push_async_callback(runtime.close)
 
-        options = GatewayOptions(
-            host=host,
-            port=port,
-            ssl=cert.server_context() if cert else None,
-            **gateway_options,
-        )
-        gateway = GatewayServer(spec, runtime, options)
+        if "static_dir" not in gateway_options and settings.web is not None:
+            gateway_options["static_dir"] = settings.web  # custom.local.web
+        options = GatewayOptions(host=host, port=port, ssl=cert.server_context(), **gateway_options)
+        # The Lambda Invoke API shares the gateway's port, as one endpoint for the sandboxes.
+        invoke_api = InvokeApi(spec, runtime)
+        exits.callback(invoke_api.close)
+        gateway = GatewayServer(spec, runtime, options, apps=[invoke_api])
         await gateway.start()
         exits.push_async_callback(gateway.close)
 
@@ -181,13 +189,20 @@ async def local_stack(
             moto=moto,
             host=host,
             port=gateway.port,
-            secret=secret,
             dynamodb_endpoint=dynamo,
             cert=cert,
+            settings=settings,
+            secrets=secret_values,
+            generated_secrets=frozenset(generated),
+            dev_token=settings.mint_dev_token(secret_values),
+            tls=tls,
             _external_dynamodb=dynamodb_endpoint is not None,
         )
-        # Known only now that the gateway is bound; sandboxes start after this.
-        runtime.environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = stack.mgmt_url
+        # Known only now that the gateway is bound; sandboxes start after this. Plain
+        # http: the service's own deliveries skip TLS (both are served).
+        runtime.environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = (
+            f"{gateway.base_url}/{spec.stage}"
+        )
         # Functions that invoke others (the chat's large fan-outs) reach the Invoke API.
         runtime.environment["AWS_ENDPOINT_URL_LAMBDA"] = gateway.base_url
         # Packaging (pip installs the first time) and cold starts overlap table creation.
@@ -204,9 +219,16 @@ async def local_stack(
         yield stack
 
 
-def _load(service: Path, stage: str, region: str | None, secret: str) -> tuple[Path, ServiceSpec]:
+def _load(
+    service: Path, stage: str, region: str | None, given: Mapping[str, str] | None
+) -> tuple[Path, LocalSettings, tuple[dict[str, str], set[str]], ServiceSpec]:
+    """The service file read with its local secrets (given, from the environment or new)."""
     service = Path(service).resolve()
-    return service, load_service(service, stage, region, parameter_values={SECRET_ENV: secret})
+    settings = LocalSettings.read(service)
+    values, generated = settings.secret_values(given)
+    env = {**os.environ, **values}
+    spec = load_service(service, stage, region, env=env, parameter_values=values)
+    return service, settings, (values, generated), spec
 
 
 def _passthrough_credentials() -> Mapping[str, str] | None:

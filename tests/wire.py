@@ -20,9 +20,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from client.protocol import ERROR_CODES as PROTOCOL_ERROR_CODES
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
+from tests.tokens import chat_token
 
 REPO = Path(__file__).resolve().parents[1]
 Frame = dict[str, Any]
@@ -210,7 +211,7 @@ class Peer:
 
 async def open_peer(stack: LocalStack, user: str, name: str | None = None) -> Peer:
     ws = await connect(
-        f"{stack.ws_url}?token={stack.token(user, name)}",
+        f"{stack.ws_url}?token={chat_token(stack, user, name)}",
         open_timeout=scaled(30),
         close_timeout=scaled(5),
         ping_interval=None,

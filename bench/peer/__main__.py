@@ -4,7 +4,7 @@
                          [--connections 50 --rooms 5] [--ramp 10]
 
 Both run the project's serverless.yml against their own embedded DynamoDB (moto's
-server, `infra.dynamo`). Phases (`--only unmodified,capacity,connect,probes,none`, all
+server, `infra.dynamodb`). Phases (`--only unmodified,capacity,connect,probes,none`, all
 by default):
 
 - unmodified: serverless-offline with the handlers exactly as they are, one connection
@@ -76,7 +76,7 @@ from bench.procs import cpu_seconds, descendants, harness_processes, rss_bytes
 from bench.scale import drop_clients, open_from_clients, summarize
 from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
-from infra.dynamo import provision, start_moto
+from infra.dynamodb import provision, start_moto
 
 ECHO = ROOT / "tests" / "echo_service" / "serverless.yml"
 PHASES = ("unmodified", "capacity", "connect", "probes", "none")

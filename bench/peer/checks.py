@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from bench.harness import handler_store
 from client import protocol
 from client.tokens import mint_token
-from infra.gateway.ids import new_id
+from infra.apigateway.ids import new_id
 
 
 def _store(dynamodb_endpoint: str) -> Any:

@@ -11,9 +11,8 @@ Errors carry `x-amzn-ErrorType` so botocore raises the same exception classes as
 Not reproduced: versions and aliases (only `$LATEST`), `X-Amz-Log-Type: Tail`,
 `ClientContext`, destinations and dead-letter queues, signature checks.
 
-It knows nothing of the server it is mounted in: the server hands it a request
-(`InvokeApi.handles(path)`, then `await InvokeApi.request(...)`) and sends the `Response`
-it gets back.
+It knows nothing of the server it is mounted in: it is an `infra.http.HttpApp` that the
+stack hands to the gateway's listener, which passes it the paths it `handles`.
 """
 
 from __future__ import annotations
@@ -23,11 +22,11 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from infra.http import HttpResponse
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -47,30 +46,22 @@ ASYNC_PAYLOAD_BYTES = 1024 * 1024
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 _JSON = ("Content-Type", "application/json")
 
-Spawn = Callable[[Coroutine[Any, Any, Any]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """A complete HTTP response for the server to send."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-
 
 class InvokeApi:
+    """The Invoke API as an `infra.http.HttpApp`."""
+
     def __init__(
         self,
         spec: ServiceSpec,
         invoker: Invoker,
-        spawn: Spawn,
         retry_delays_s: Sequence[float] = ASYNC_RETRY_DELAYS_S,
     ) -> None:
         self.spec = spec
         self._invoker = invoker
-        self._spawn = spawn
         self._retry_delays_s = tuple(retry_delays_s)
+        # Event invocations run (and wait to be retried) in the background; `close` drops
+        # them instead of waiting minutes for a retry.
+        self._background: set[asyncio.Task[None]] = set()
         # Deployed name ("wschat-dev-fanout") -> the function's key under `functions:`.
         self._functions = {spec.deployed_name(key): key for key in spec.functions}
 
@@ -80,7 +71,7 @@ class InvokeApi:
 
     async def request(
         self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes
-    ) -> Response:
+    ) -> HttpResponse:
         found = _INVOCATIONS.match(path)
         if found is None or method != "POST":
             return _error(404, "UnknownOperationException", f"no operation {method} {path}")
@@ -105,11 +96,18 @@ class InvokeApi:
             reason = f"Could not parse request body into json: {exc}"
             return _error(400, "InvalidRequestContentException", reason)
         if kind == "DryRun":
-            return Response(204)
+            return HttpResponse(204)
         if kind == "Event":
-            self._spawn(self._run_async(key, event))
-            return Response(202, (("X-Amzn-RequestId", str(uuid.uuid4())),))
+            task = asyncio.get_running_loop().create_task(self._run_async(key, event))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return HttpResponse(202, (("X-Amzn-RequestId", str(uuid.uuid4())),))
         return _result(await self._invoker.invoke(key, event))
+
+    def close(self) -> None:
+        """Drop the Event invocations still queued or waiting for a retry."""
+        for task in list(self._background):
+            task.cancel()
 
     def _function(self, name: str, qualifier: str | None) -> str | None:
         parsed = _NAME.match(name)
@@ -144,15 +142,15 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
-def _error(status: int, error_type: str, message: str) -> Response:
+def _error(status: int, error_type: str, message: str) -> HttpResponse:
     body = json.dumps({"Type": "User", "Message": message}).encode()
-    return Response(status, (_JSON, ("x-amzn-ErrorType", error_type)), body)
+    return HttpResponse(status, (_JSON, ("x-amzn-ErrorType", error_type)), body)
 
 
-def _result(outcome: Invocation) -> Response:
+def _result(outcome: Invocation) -> HttpResponse:
     headers: list[tuple[str, str]] = [_JSON, ("X-Amz-Executed-Version", "$LATEST")]
     if outcome.ok:
-        return Response(200, tuple(headers), json.dumps(outcome.result).encode())
+        return HttpResponse(200, tuple(headers), json.dumps(outcome.result).encode())
     if outcome.error_type == "ResourceNotFoundException":
         return _error(404, "ResourceNotFoundException", outcome.error_message or "")
     headers.append(("X-Amz-Function-Error", "Unhandled"))
@@ -160,4 +158,4 @@ def _result(outcome: Invocation) -> Response:
         "errorType": outcome.error_type or "Runtime.Unknown",
         "errorMessage": outcome.error_message or "",
     }
-    return Response(200, tuple(headers), json.dumps(error).encode())
+    return HttpResponse(200, tuple(headers), json.dumps(error).encode())

@@ -50,7 +50,7 @@ def short_id(*parts: str) -> str:
 def api_id(service: str, stage: str) -> str:
     """The id the local gateway gives the service's API (`requestContext.apiId`)."""
     # Imported here: the gateway's package pulls in its server, which a loader does not need.
-    from infra.gateway.ids import api_id_for
+    from infra.apigateway.ids import api_id_for
 
     return api_id_for(service, stage)
 

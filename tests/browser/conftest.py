@@ -15,6 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
+from tests.tokens import chat_token
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -71,7 +72,7 @@ async def open_page(browser: Browser, web_stack: LocalStack) -> AsyncIterator[Op
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         params: dict[str, str | list[str]] = dict(query)
         if sub is not None:
-            params["token"] = web_stack.token(sub, name=name)
+            params["token"] = chat_token(web_stack, sub, name=name)
         await page.goto(f"{web_stack.http_url}/?{urlencode(params, doseq=True)}")
         return page
 

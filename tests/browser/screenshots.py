@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from client.publish.api import publish
 from infra.stack import LocalStack, local_stack
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, REPO
+from tests.tokens import chat_token
 
 OUT = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 720}
@@ -23,7 +24,7 @@ VIEWPORT = {"width": 1280, "height": 720}
 
 async def open_as(browser: Browser, stack: LocalStack, sub: str, name: str, **query: str) -> Page:
     page = await (await browser.new_context(viewport=VIEWPORT)).new_page()  # type: ignore[arg-type]
-    params = {"token": stack.token(sub, name=name), **query}
+    params = {"token": chat_token(stack, sub, name=name), **query}
     await page.goto(f"{stack.http_url}/?{urlencode(params)}")
     await expect(page.locator("#status")).to_have_text(f"online as {name}")
     return page
@@ -64,7 +65,7 @@ async def dashboard(browser: Browser, stack: LocalStack) -> None:
     await viewer.fill("#watch-input", "orders")
     await viewer.click("#watch-btn")
     await expect(viewer.locator("canvas.chart")).to_have_count(2)
-    token = stack.token("metrics", scopes=["publish"])
+    token = chat_token(stack, "metrics", scopes=["publish"])
     rng = random.Random(4)
     for i in range(60):
         wave = math.sin(i / 6)

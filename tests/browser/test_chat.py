@@ -10,6 +10,7 @@ from infra.stack import LocalStack
 from tests.browser.conftest import OpenPage
 from tests.integration.client.peer import Peer
 from tests.integration.client.proxy import CuttableProxy
+from tests.tokens import chat_token
 
 _rooms = itertools.count()
 
@@ -113,7 +114,7 @@ async def test_dev_login_takes_a_pasted_token(open_page: OpenPage, web_stack: Lo
     page = await open_page(None)
     await expect(page.locator("#login")).to_be_visible()
     await expect(page.locator("#app")).to_be_hidden()
-    await page.fill("#token-input", web_stack.token("dave", name="Dave"))
+    await page.fill("#token-input", chat_token(web_stack, "dave", name="Dave"))
     await page.click("#connect-btn")
     await expect(page.locator("#status")).to_have_text("online as Dave")
     await expect(page.locator("#login")).to_be_hidden()

@@ -12,12 +12,13 @@ from playwright.async_api import Page, expect
 from client.publish.api import publish
 from infra.stack import LocalStack
 from tests.browser.conftest import OpenPage
+from tests.tokens import chat_token
 
 _feeds = itertools.count()
 
 
 async def post(stack: LocalStack, room: str, data: Any) -> None:
-    token = stack.token("metrics", scopes=["publish"])
+    token = chat_token(stack, "metrics", scopes=["publish"])
     await asyncio.to_thread(publish, stack.http_url, room, token, data=data)
 
 

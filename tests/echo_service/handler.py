@@ -84,8 +84,11 @@ def nothing(event: dict[str, Any], context: Any) -> None:
 
 
 def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    seconds = float(json.loads(event["body"]).get("seconds", 0))
-    time.sleep(min(seconds, 3.0))
+    """Sleeps `seconds`, or waits until the test opens gate `gate`."""
+    body = json.loads(event["body"])
+    if "gate" in body:
+        GATES[body["gate"]].wait(10)
+    time.sleep(min(float(body.get("seconds", 0)), 3.0))
     return echo(event, context)
 
 
@@ -137,3 +140,19 @@ def hello(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def plain(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"received": json.loads(event["body"]), "stage": event["requestContext"]["stage"]}
+
+
+def ping(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A REST API route, answered the way the proxy integration requires."""
+    if (event.get("queryStringParameters") or {}).get("fail"):
+        return {"body": "no statusCode: a malformed proxy response"}
+    facts = {
+        "resource": event["resource"],
+        "path": event["path"],
+        "method": event["httpMethod"],
+        "proxy": (event["pathParameters"] or {}).get("proxy"),
+        "stage": event["requestContext"]["stage"],
+        "contextPath": event["requestContext"]["path"],
+        "body": event["body"],
+    }
+    return {"statusCode": 200, "headers": {"X-Api": "rest"}, "body": json.dumps(facts)}

@@ -166,7 +166,7 @@ def aws() -> Iterator[None]:
     from handlers import adapter
     from handlers.chat import aws as chat_aws
     from infra.config import load_service
-    from infra.dynamo import create_tables
+    from infra.dynamodb import create_tables
 
     with mock_aws():
         spec = load_service(ROOT / "serverless.yml", stage="test")

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from infra.dynamo import MotoServer, start_moto
+from infra.dynamodb import MotoServer, start_moto
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 
 from infra.stack import LocalStack
 from tests.conftest import scaled
+from tests.tokens import chat_secret, chat_token
 
 
 def b64(data: dict[str, Any]) -> str:
@@ -77,13 +78,15 @@ def attacks(secret: str) -> dict[str, str]:
 
 
 async def test_a_genuine_token_opens_the_socket(stack: LocalStack) -> None:
-    assert await handshake_status(stack, f"?token={stack.token('eve')}") == 101
+    assert await handshake_status(stack, f"?token={chat_token(stack, 'eve')}") == 101
 
 
 # Forging HS384/HS512 tokens with the service secret is the point: PyJWT warns.
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_every_forged_or_broken_token_is_refused_with_401(stack: LocalStack) -> None:
-    statuses = {why: await handshake_status(stack, q) for why, q in attacks(stack.secret).items()}
+    statuses = {
+        why: await handshake_status(stack, q) for why, q in attacks(chat_secret(stack)).items()
+    }
     assert statuses == dict.fromkeys(statuses, 401)
 
 
@@ -97,7 +100,7 @@ async def test_an_oversized_token_is_refused_before_anything_runs(stack: LocalSt
 async def test_a_token_in_the_authorization_header_is_not_the_identity_source(
     stack: LocalStack,
 ) -> None:
-    header = {"Authorization": f"Bearer {stack.token('eve')}"}
+    header = {"Authorization": f"Bearer {chat_token(stack, 'eve')}"}
     assert await handshake_status(stack, "", additional_headers=header) == 401
 
 
@@ -107,5 +110,5 @@ async def test_a_token_in_the_authorization_header_is_not_the_identity_source(
     ids=["too long", "NUL", "newline", "bidi override", "escape sequence"],
 )
 async def test_a_genuine_token_with_an_unusable_subject_is_403(stack: LocalStack, sub: str) -> None:
-    token = jwt.encode(claims(sub), stack.secret, algorithm="HS256")
+    token = jwt.encode(claims(sub), chat_secret(stack), algorithm="HS256")
     assert await handshake_status(stack, f"?token={token}") == 403

@@ -7,6 +7,7 @@ and members are refused to non-members; `feed:` rooms are read-only over WebSock
 from __future__ import annotations
 
 from infra.stack import LocalStack
+from tests.tokens import chat_token
 from tests.wire import Peer, bearer, open_peer, publish, unique
 
 
@@ -96,7 +97,7 @@ async def test_feed_rooms_are_read_only_over_websocket_but_take_publishes(
     assert (await reader.call("join", room=feed))["type"] == "joined"
     refused = await reader.refused("send", room=feed, text="fake alert", data={"level": 9})
     assert (refused["type"], refused["code"]) == ("error", "read_only")
-    token = stack.token("alerts-bot", "Alerts", scopes=("publish",))
+    token = chat_token(stack, "alerts-bot", "Alerts", scopes=("publish",))
     status, body = await publish(stack, feed, {"text": "real alert"}, bearer(token))
     assert status == 202 and body["delivered"] == 1
     message = await reader.expect("message", room=feed)

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from infra.__main__ import parse_args
-from infra.dynamo import start_moto
-from infra.gateway.server import GatewayOptions
+from infra.apigateway.server import GatewayOptions
+from infra.dynamodb import start_moto
 from infra.stack import LocalStack, local_stack
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from infra.stack import LocalStack
+from tests.tokens import chat_secret, chat_token
 from tests.wire import bearer, open_peer, publish, unique
 
 
@@ -25,7 +26,7 @@ def signed(secret: str, **claims: object) -> str:
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_publish_refuses_missing_and_bad_tokens_with_401(stack: LocalStack) -> None:
     feed = unique("feed:x")
-    s = stack.secret
+    s = chat_secret(stack)
     now = int(time.time())
     good = signed(s, scope="publish")
     header, payload, _ = good.split(".")
@@ -52,14 +53,14 @@ async def test_publish_refuses_missing_and_bad_tokens_with_401(stack: LocalStack
 
 
 async def test_the_token_must_be_in_the_header_not_the_query(stack: LocalStack) -> None:
-    token = signed(stack.secret, scope="publish")
+    token = signed(chat_secret(stack), scope="publish")
     status, _ = await publish(stack, unique("feed:x"), {"text": "x"}, query=f"token={token}")
     assert status == 401
 
 
 async def test_publish_needs_the_publish_scope_exactly(stack: LocalStack) -> None:
     feed = unique("feed:x")
-    s = stack.secret
+    s = chat_secret(stack)
     for scope in (None, "", "read", "publisher", "publish:all", "Publish", ["publisher"]):
         claims = {} if scope is None else {"scope": scope}
         status, _ = await publish(stack, feed, {"text": "x"}, bearer(signed(s, **claims)))
@@ -75,7 +76,7 @@ async def test_the_publisher_is_the_tokens_subject_whatever_the_body_says(
     feed = unique("feed:x")
     reader = await open_peer(stack, unique("reader"))
     await reader.call("join", room=feed)
-    token = stack.token("ticker", "Ticker", scopes=("publish",))
+    token = chat_token(stack, "ticker", "Ticker", scopes=("publish",))
     body = {"text": "hi", "from": {"id": "admin", "name": "Admin"}, "user": "admin"}
     status, answer = await publish(stack, feed, body, bearer(token))
     assert status == 202

@@ -350,6 +350,14 @@ def test_the_echo_service_file() -> None:
     assert spec.websocket_routes["timeout"].function == "sleepy"
     assert spec.functions["sleepy"].timeout_s == 1.0
     assert spec.functions["echo"].timeout_s == 5.0
-    (hello, plain) = spec.http_routes
+    (hello, plain, ping, items) = spec.http_routes
     assert hello.authorizer is not None and hello.authorizer.name == "headerAuth"
     assert (plain.method, plain.path, plain.authorizer) == ("POST", "/plain", None)
+    # `http` events: REST API routes, payload format 1.0
+    assert (ping.method, ping.path, ping.api, ping.payload_version) == (
+        "GET",
+        "/ping",
+        "rest",
+        "1.0",
+    )
+    assert (items.method, items.path, items.api) == ("*", "/items/{proxy+}", "rest")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.dynamo import dynamodb_client
+from infra.dynamodb import dynamodb_client
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
 from tests.integration.chat.conftest import Chat

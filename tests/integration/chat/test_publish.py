@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.integration.chat.conftest import Chat
+from tests.tokens import chat_token
 from tests.wire import bearer, publish, unique
 
 
@@ -16,7 +17,7 @@ async def test_publish_delivers_to_members_with_the_publisher_as_sender(
     bob = await chat.connect(names("bob"))
     await alice.call("join", room=feed)
     await bob.call("join", room=feed)
-    token = chat.stack.token("ticker", "Ticker", scopes=("publish",))
+    token = chat_token(chat.stack, "ticker", "Ticker", scopes=("publish",))
     status, body = await publish(
         chat.stack, feed, {"text": "up 3%", "data": {"pct": 3}}, bearer(token)
     )
@@ -36,7 +37,7 @@ async def test_feed_rooms_are_read_only_over_websocket(
     await alice.call("join", room=feed)
     refused = await alice.refused("send", room=feed, text="me too")
     assert refused["code"] == "read_only"
-    token = chat.stack.token("newsroom", scopes=("publish",))
+    token = chat_token(chat.stack, "newsroom", scopes=("publish",))
     status, _ = await publish(chat.stack, feed, {"text": "headline"}, bearer(token))
     assert status == 202
     history = await alice.call("history", room=feed)
@@ -47,9 +48,9 @@ async def test_publish_refuses_bad_tokens_and_bodies(chat: Chat) -> None:
     feed = unique("feed:x")
     assert (await publish(chat.stack, feed, {"text": "x"}))[0] == 401
     assert (await publish(chat.stack, feed, {"text": "x"}, bearer("not-a-token")))[0] == 401
-    unscoped = chat.stack.token("someone")
+    unscoped = chat_token(chat.stack, "someone")
     assert (await publish(chat.stack, feed, {"text": "x"}, bearer(unscoped)))[0] == 403
-    token = chat.stack.token("pub", scopes=("publish",))
+    token = chat_token(chat.stack, "pub", scopes=("publish",))
     assert (await publish(chat.stack, feed, {"text": ""}, bearer(token)))[0] == 400
     assert (await publish(chat.stack, feed, b"{not json", bearer(token)))[0] == 400
     status, body = await publish(chat.stack, feed, {"text": "nobody listens"}, bearer(token))

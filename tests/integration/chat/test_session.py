@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.conftest import scaled
 from tests.integration.chat.conftest import Chat
+from tests.tokens import chat_secret, chat_token
 
 
 async def test_whoami_reports_the_token_identity_and_rooms(
@@ -75,7 +76,7 @@ def forge(claims: dict[str, object], secret: str, alg: str = "HS256") -> str:
 
 
 async def test_bad_tokens_are_refused_with_401(chat: Chat) -> None:
-    secret = chat.stack.secret
+    secret = chat_secret(chat.stack)
     now = int(time.time())
     header = {"alg": "none", "typ": "JWT"}
     unsigned = (
@@ -102,7 +103,7 @@ async def test_the_root_path_works_like_the_stage_path(
     chat: Chat, names: Callable[[str], str]
 ) -> None:
     root = chat.stack.ws_url.rsplit("/", 1)[0] + "/"
-    token = chat.stack.token(names("alice"))
+    token = chat_token(chat.stack, names("alice"))
     async with connect(f"{root}?token={token}", open_timeout=scaled(15)) as ws:
         await ws.send(json.dumps({"action": "ping"}))
         assert json.loads(await ws.recv()) == {"type": "pong"}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import LocalStack, local_stack
+from tests.tokens import chat_secret
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -29,7 +30,7 @@ def client_env(stack: LocalStack) -> dict[str, str]:
     """The environment a user's shell would have: the stack's secret, UTC clock."""
     return {
         **os.environ,
-        "CHAT_JWT_SECRET": stack.secret,
+        "CHAT_JWT_SECRET": chat_secret(stack),
         "TZ": "UTC",
         "PYTHONWARNINGS": "ignore",
         "PYTHONUNBUFFERED": "1",

@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from client import protocol
 from infra.stack import LocalStack
 from tests.conftest import scaled
+from tests.tokens import chat_token
 
 
 class Peer:
@@ -20,7 +21,7 @@ class Peer:
 
     @classmethod
     async def open(cls, stack: LocalStack, sub: str, name: str | None = None) -> Peer:
-        url = protocol.with_token(stack.ws_url, stack.token(sub, name=name))
+        url = protocol.with_token(stack.ws_url, chat_token(stack, sub, name=name))
         return cls(await connect(url, compression=None))
 
     async def send(self, frame: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import itertools
 from infra.stack import LocalStack
 from tests.integration.client.peer import Peer
 from tests.integration.client.run import run_client
+from tests.tokens import chat_token
 
 _feeds = itertools.count()
 
@@ -43,7 +44,7 @@ async def test_the_demo_feed_publishes_machine_metrics(stack: LocalStack) -> Non
 
 
 async def test_a_token_without_the_publish_scope_is_refused(stack: LocalStack) -> None:
-    token = stack.token("mallory")  # no `publish` scope
+    token = chat_token(stack, "mallory")  # no `publish` scope
     done = await run_client(
         stack,
         "client.publish",

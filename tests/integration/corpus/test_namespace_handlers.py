@@ -4,7 +4,7 @@ harness's checkout is on the sandbox's path."""
 
 from __future__ import annotations
 
-from infra.dynamo import MotoServer, dynamodb_client
+from infra.dynamodb import MotoServer, dynamodb_client
 from infra.stack import local_stack
 from tests.integration.corpus.sockets import CORPUS, ask, open_ws
 

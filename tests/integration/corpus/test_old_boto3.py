@@ -3,7 +3,7 @@ AWS_ENDPOINT_URL_<SERVICE> variables) still reaches the local DynamoDB, never AW
 
 from __future__ import annotations
 
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import local_stack
 from tests.integration.corpus.sockets import CORPUS, ask, open_ws
 

@@ -7,7 +7,7 @@ import jwt
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import local_stack
 from tests.integration.corpus.sockets import CORPUS, ask, open_ws
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from infra.awslambda import interpreters
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import local_stack
 from tests.integration.corpus.sockets import CORPUS, ask, open_ws
 

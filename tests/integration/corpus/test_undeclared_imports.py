@@ -7,7 +7,7 @@ from __future__ import annotations
 import moto
 import requests
 
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 from infra.stack import local_stack
 from tests.integration.corpus.sockets import CORPUS, Logs, ask, open_ws
 

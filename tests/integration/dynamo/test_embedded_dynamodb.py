@@ -1,4 +1,4 @@
-"""The embedded DynamoDB: moto made faster (infra.moto_speedups) answers exactly as before."""
+"""The embedded DynamoDB: moto made faster (infra.dynamodb.moto_speedups) answers as before."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.dynamo import MotoServer, dynamodb_client, start_moto
+from bench import moto_fronts
+from infra.dynamodb import MotoServer, dynamodb_client, start_moto
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +200,7 @@ def _calls(db: Any) -> None:
 async def test_direct_dispatch_answers_what_moto_flask_app_answers(table: Any) -> None:
     """Every response, success or error, is the same status, headers and bytes as moto's
     Flask app sends (but for the request id, which is random)."""
-    flask = await start_moto(flask=True)
+    flask = await start_moto(module=moto_fronts.MODULE, args=["flask"])
     try:
         through_flask = dynamodb_client(flask.endpoint, "us-east-1", dummy_credentials=True)
         through_flask.create_table(**_TABLE)

@@ -1,4 +1,4 @@
-"""The embedded DynamoDB's HTTP front end (infra.wsgi_server): HTTP/1.1 with keep-alive,
+"""The embedded DynamoDB's HTTP front end (infra.dynamodb.wsgi_server): HTTP/1.1 with keep-alive,
 one request at a time, for any WSGI app (here a tiny one, so each behaviour shows)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.wsgi_server import serve
+from infra.dynamodb.wsgi_server import serve
 from tests.conftest import scaled
 
 seen: list[dict[str, Any]] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,17 +16,36 @@ import pytest
 from botocore.config import Config
 from websockets.asyncio.client import ClientConnection, connect
 
-from infra.gateway import GatewayOptions, GatewayServer
+from infra.apigateway import GatewayOptions, GatewayServer
+from infra.awslambda.invoke_api import ASYNC_RETRY_DELAYS_S, InvokeApi
 from infra.service import ServiceSpec
 from tests.conftest import scaled
 from tests.echo_service.invoker import InProcessInvoker, Record, echo_spec
+
+
+class ManualClock:
+    """A clock that moves only when the test says (gateway time rules without races)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @dataclass
 class Harness:
     server: GatewayServer
     invoker: InProcessInvoker
+    lambda_api: InvokeApi
+    clock: ManualClock | None = None
     _clients: list[ClientConnection] = field(default_factory=list)
+
+    def advance(self, seconds: float) -> None:
+        """Move the gateway's manual clock on and let it apply its time rules."""
+        assert self.clock is not None, "start_gateway(manual_clock=True)"
+        self.clock.now += seconds
+        self.server.tick()
 
     async def connect(self, query: str = "token=allow", **kwargs: Any) -> ClientConnection:
         """A WebSocket client; `query` is the query string (the authorizer wants a token)."""
@@ -80,6 +100,7 @@ class Harness:
         for ws in self._clients:
             await ws.close()
         await self.server.close()
+        self.lambda_api.close()
         self.invoker.close()
 
 
@@ -102,15 +123,26 @@ StartGateway = Callable[..., Awaitable[Harness]]
 
 @pytest.fixture
 async def start_gateway() -> AsyncIterator[StartGateway]:
-    """Start a gateway: `await start_gateway(spec=None, **GatewayOptions fields)`."""
+    """Start a gateway: `await start_gateway(spec=None, manual_clock=False, **options)`
+    (GatewayOptions fields); with a manual clock, time passes by `Harness.advance`."""
     started: list[Harness] = []
 
-    async def start(spec: ServiceSpec | None = None, **options: Any) -> Harness:
+    async def start(
+        spec: ServiceSpec | None = None,
+        *,
+        lambda_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S,
+        manual_clock: bool = False,
+        **options: Any,
+    ) -> Harness:
         spec = spec or echo_spec()
         invoker = InProcessInvoker(spec)
-        server = GatewayServer(spec, invoker, GatewayOptions(port=0, **options))
+        lambda_api = InvokeApi(spec, invoker, lambda_retry_delays_s)
+        clock = ManualClock() if manual_clock else None
+        if clock is not None:
+            options["clock"] = clock
+        server = GatewayServer(spec, invoker, GatewayOptions(port=0, **options), [lambda_api])
         await server.start()
-        harness = Harness(server, invoker)
+        harness = Harness(server, invoker, lambda_api, clock)
         started.append(harness)
         return harness
 

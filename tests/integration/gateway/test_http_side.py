@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import ssl
 from pathlib import Path
 from typing import Any
+
+import boto3
+import pytest
 
 from infra.tls import self_signed
 from tests.conftest import scaled
@@ -114,17 +118,65 @@ async def test_static_files_and_websocket_share_the_port(
     assert json.loads(await recv(ws))["route"] == "echo"
 
 
-async def test_tls_serves_wss_and_https(start_gateway: StartGateway, tmp_path: Path) -> None:
+async def test_one_port_serves_plain_and_tls_alike(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    """Item 33: the same port answers ws:// and wss://, http:// and https://, with no
+    flag; a client that refuses the certificate does not disturb the others."""
     cert = self_signed(tmp_path)
     gw = await start_gateway(ssl=cert.server_context())
-    assert gw.server.base_url.startswith("https://")
-    assert gw.server.ws_url.startswith("wss://")
+    port = gw.server.port
+    secure = await gw.connect_url(
+        f"wss://127.0.0.1:{port}/test?token=allow", ssl=cert.client_context()
+    )
+    plain = await gw.connect_url(f"ws://127.0.0.1:{port}/test?token=allow")
+    secure_id = await gw.connection_id(secure)
+    plain_id = await gw.connection_id(plain)
 
-    ws = await gw.connect(ssl=cert.client_context())
-    connection_id = await gw.connection_id(ws)
-    client: Any = gw.mgmt_with(verify=str(cert.cert))
-    await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"tls")
-    assert await recv(ws) == "tls"
-    await ws.close()
-    disconnect = await gw.disconnect_of(connection_id)
+    with pytest.raises(ssl.SSLCertVerificationError):  # no trust: the handshake fails...
+        await gw.connect_url(f"wss://127.0.0.1:{port}/test?token=allow")
+
+    # ...and both APIs still answer over either scheme, from boto3 as handlers call it.
+    https_client: Any = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=f"https://127.0.0.1:{port}/test",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        verify=str(cert.cert),
+    )
+    await asyncio.to_thread(https_client.post_to_connection, ConnectionId=plain_id, Data=b"a")
+    await asyncio.to_thread(gw.mgmt().post_to_connection, ConnectionId=secure_id, Data=b"b")
+    assert (await recv(plain), await recv(secure)) == ("a", "b")
+
+    connects = {r.connection_id: r.event for r in gw.routes("$connect")}
+    assert connects[secure_id]["headers"]["X-Forwarded-Proto"] == "https"
+    assert connects[plain_id]["headers"]["X-Forwarded-Proto"] == "http"
+    await secure.close()
+    disconnect = await gw.disconnect_of(secure_id)
     assert disconnect.event["requestContext"]["disconnectStatusCode"] == 1000
+
+
+async def test_rest_routes_are_served_under_the_stage_as_aws_answers(gw: Harness) -> None:
+    status, headers, body = await call(gw, "GET", "/test/ping")
+    assert (status, headers["X-Api"]) == (200, "rest")
+    facts = json.loads(body)
+    assert facts == {
+        "resource": "/ping",
+        "path": "/ping",
+        "method": "GET",
+        "proxy": None,
+        "stage": "test",
+        "contextPath": "/test/ping",
+        "body": None,
+    }
+    status, _, body = await call(gw, "DELETE", "/test/items/a/b", body=b"x")
+    assert status == 200
+    assert json.loads(body)["proxy"] == "a/b" and json.loads(body)["body"] == "x"
+    # A malformed proxy response is 502; an unknown resource or method is 403.
+    status, _, body = await call(gw, "GET", "/test/ping?fail=1")
+    assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+    for method, path in (("GET", "/test/pong"), ("POST", "/test/ping")):
+        status, _, body = await call(gw, method, path)
+        assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"})
+    assert (await call(gw, "GET", "/ping"))[0] == 404  # outside the REST API's stage

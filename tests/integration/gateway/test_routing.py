@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from typing import Any
 
 from infra.service import ServiceSpec, WebSocketRoute
 from tests.conftest import scaled
+from tests.echo_service.handler import GATES
 from tests.echo_service.invoker import echo_spec
 from tests.integration.gateway.conftest import Harness, StartGateway, closed, recv
 
@@ -123,16 +125,24 @@ async def test_item_17_concurrent_messages_and_timeouts(start_gateway: StartGate
     spec = echo_spec()
     sleepy = dataclasses.replace(spec.functions["sleepy"], timeout_s=scaled(0.2))
     spec = dataclasses.replace(spec, functions={**spec.functions, "sleepy": sleepy})
-    gw = await start_gateway(spec, integration_timeout_s=scaled(0.5))
+    gw = await start_gateway(spec, manual_clock=True)
     ws = await gw.connect()
-    # One connection's messages run concurrently: the quick one overtakes the slow one.
-    await ws.send(json.dumps({"action": "slow", "seconds": scaled(0.3)}))
-    await ws.send(json.dumps({"action": "echo"}))
-    first, second = json.loads(await recv(ws)), json.loads(await recv(ws))
-    assert (first["route"], second["route"]) == ("echo", "slow")
-    # Past the integration timeout the client hears so, while the Lambda runs on.
-    reply = await exchange(ws, json.dumps({"action": "slow", "seconds": scaled(1)}))
-    assert reply["message"] == "Endpoint request timed out"
+    gate = GATES.setdefault("item17", threading.Event())
+    gate.clear()
+    try:
+        # One connection's messages run concurrently: the quick one overtakes the held one.
+        await ws.send(json.dumps({"action": "slow", "gate": "item17"}))
+        assert (await exchange(ws, json.dumps({"action": "echo"})))["route"] == "echo"
+        # Past the integration timeout (29 s) the client hears so, while the Lambda runs on.
+        gw.advance(29)
+        timed_out = json.loads(await recv(ws))
+        assert timed_out["message"] == "Endpoint request timed out"
+        gate.set()
+        await gw.record(lambda r: r.route_key == "slow")
+        # Its late answer never reaches the client: the next frame is the next echo.
+        assert (await exchange(ws, json.dumps({"action": "echo"})))["route"] == "echo"
+    finally:
+        gate.set()
     # A Lambda that hits its own timeout is an error like any other.
     reply = await exchange(ws, json.dumps({"action": "timeout", "seconds": scaled(1)}))
     assert reply["message"] == "Internal server error"

@@ -1,61 +1,64 @@
-"""Gateway spec items 18-19: idle and hard timeouts (seconds here, not minutes)."""
+"""Gateway spec items 18-19 over real sockets: idle and hard limits close with 1001 and
+fire $disconnect; traffic from the gateway is activity too.
+
+The gateway runs on a manual clock (`Harness.advance`): the tests assert what happens
+and in which order, never a duration measured from the test's side. The exact moments
+are the core's, tested in tests/unit/gateway/test_time_rules.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import scaled
-from tests.integration.gateway.conftest import StartGateway, closed, recv
+from infra.apigateway.core import State
+from tests.integration.gateway.conftest import Harness, StartGateway, closed, recv
+
+GOING_AWAY = (1001, "Going away")
 
 
-async def test_item_18_idle_and_hard_timeouts_close_with_1001(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(idle_timeout_s=scaled(0.3), hard_timeout_s=scaled(1.0))
-    loop = asyncio.get_running_loop()
-    busy = await gw.connect()
-    busy_opened = loop.time()
-    busy_id = await gw.connection_id(busy)
-    idle = await gw.connect()
-    idle_id = await gw.connection_id(idle)
+async def echo(gw: Harness, ws: ClientConnection) -> None:
+    await ws.send(json.dumps({"action": "echo"}))
+    assert json.loads(await recv(ws))["route"] == "echo"
 
-    async def chatter() -> None:
-        # Steady traffic keeps the idle timeout away, but not the hard limit.
-        try:
-            while loop.time() - busy_opened < scaled(5):
-                await busy.send(json.dumps({"action": "echo"}))
-                await recv(busy)
-        except ConnectionClosed:
-            pass
 
-    chatting = asyncio.create_task(chatter())
-    assert await closed(idle) == (1001, "Going away")
-    # The chatty one outlived the idle one... (checked at the idle one's close: waiting
-    # first for its $disconnect, which may start a sandbox, raced the hard limit)
-    assert not chatting.done()
+async def test_item_18_idle_and_hard_limits_close_with_1001(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(manual_clock=True, idle_timeout_s=600, hard_timeout_s=7200)
+    busy, idle = await gw.connect(), await gw.connect()
+    busy_id, idle_id = await gw.connection_id(busy), await gw.connection_id(idle)
+
+    gw.advance(599)
+    await echo(gw, busy)
+    assert gw.server.core.state_of(idle_id) is State.OPEN  # not yet
+    gw.advance(1)  # ten minutes without a frame
+    assert await closed(idle) == GOING_AWAY
     disconnect = await gw.disconnect_of(idle_id)
     assert disconnect.event["requestContext"]["disconnectStatusCode"] == 1001
 
-    await chatting
-    assert await closed(busy) == (1001, "Going away")
-    # ...until the hard limit (counted from the handshake, a little before `busy_opened`).
-    assert loop.time() - busy_opened > scaled(0.8)
+    # Steady traffic keeps the idle limit away, but not the two-hour one.
+    for _ in range(11):
+        gw.advance(590)
+        await echo(gw, busy)
+    gw.advance(7200 - 600 - 11 * 590 - 1)
+    await echo(gw, busy)  # a second short of two hours: still open
+    gw.advance(1)
+    assert await closed(busy) == GOING_AWAY
     disconnect = await gw.disconnect_of(busy_id)
     assert disconnect.event["requestContext"]["disconnectStatusCode"] == 1001
 
 
 async def test_item_19_server_to_client_traffic_is_activity(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(idle_timeout_s=scaled(0.4))
+    gw = await start_gateway(manual_clock=True, idle_timeout_s=600)
     ws = await gw.connect()
     connection_id = await gw.connection_id(ws)
     client = gw.mgmt()
     before = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
 
     # Only the gateway talks, for three idle periods: the connection stays open.
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while loop.time() - started < scaled(1.2):
+    for _ in range(3):
+        gw.advance(500)
         await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"p")
         assert await recv(ws) == "p"
     after = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
@@ -63,4 +66,5 @@ async def test_item_19_server_to_client_traffic_is_activity(start_gateway: Start
     assert after["ConnectedAt"] == before["ConnectedAt"]
 
     # Silence: now it times out.
-    assert await closed(ws) == (1001, "Going away")
+    gw.advance(600)
+    assert await closed(ws) == GOING_AWAY

@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from infra.dynamo import MotoServer
+from infra.dynamodb import MotoServer
 
 WRITERS = 4
 PUTS = 150

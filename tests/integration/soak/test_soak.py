@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 
 from bench.soak import SoakConfig, run_soak
-from infra.dynamo import MotoServer
-from infra.gateway.core import Faults
+from infra.apigateway.core import Faults
+from infra.dynamodb import MotoServer
 from tests.conftest import scaled
+from tests.tokens import chat_secret
 from tests.wire import logs_of, open_peer, start_stack, unique
 
 
@@ -27,7 +28,7 @@ async def test_short_soak_under_faults_loses_nothing_and_leaves_nothing_stale(
     async with start_stack(moto=moto_server, gone_rate=0.05, mgmt_latency_ms=3, seed=5) as stack:
         config = SoakConfig(
             url=stack.ws_url,
-            secret=stack.secret,
+            secret=chat_secret(stack),
             dynamodb_endpoint=stack.dynamodb_endpoint,
             stage=stack.stage,
             region=stack.spec.region,

@@ -11,7 +11,7 @@ import asyncio
 import json
 import urllib.request
 
-from infra.dynamo import MotoServer, dynamodb_client
+from infra.dynamodb import MotoServer, dynamodb_client
 
 
 def _held_items(endpoint: str) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from infra.dynamo import MotoServer, create_tables, dynamodb_client
+from infra.dynamodb import MotoServer, create_tables, dynamodb_client
 from infra.stack import local_stack
 from tests.conftest import scaled
+from tests.integration.infra_cli import banner_value, cli
 
 SERVICE = Path(__file__).parent / "service" / "serverless.yml"
 REPO = Path(__file__).resolve().parents[3]
@@ -68,14 +68,16 @@ async def test_reset_empties_the_tables(moto_server: MotoServer) -> None:
 
 
 async def test_tls_end_to_end(moto_server: MotoServer) -> None:
-    async with local_stack(SERVICE, "dev", moto=moto_server, tls=True) as stack:
-        assert stack.cert is not None
-        assert stack.ws_url.startswith("wss://") and stack.mgmt_url.startswith("https://")
-        # The sandboxes trust the certificate too: their Management API call succeeds.
+    async with local_stack(SERVICE, "dev", moto=moto_server) as stack:
+        assert stack.ws_url.startswith("ws://")  # plain URLs by default...
+        secure = stack.ws_url.replace("ws://", "wss://", 1)  # ...and TLS on the same port
         async with await open_ws(
-            f"{stack.ws_url}?token=let-me-in", ssl=stack.cert.client_context()
+            f"{secure}?token=let-me-in", ssl=stack.cert.client_context()
         ) as ws:
             assert (await report(ws))["management-api"]["connections"] == 1
+        assert stack.ca.name == "ca.pem"  # clients trust the local CA, not one certificate
+    async with local_stack(SERVICE, "dev", moto=moto_server, tls=True) as stack:
+        assert stack.ws_url.startswith("wss://") and stack.mgmt_url.startswith("https://")
 
 
 async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: MotoServer) -> None:
@@ -94,53 +96,36 @@ async def test_an_existing_dynamodb_keeps_its_tables_and_items(moto_server: Moto
             assert (await report(ws))["management-api"]["connections"] == 2
 
 
-async def test_token_helper_signs_with_the_stack_secret(moto_server: MotoServer) -> None:
-    import jwt
-
-    async with local_stack(SERVICE, "dev", moto=moto_server, secret="s" * 32) as stack:
-        claims = jwt.decode(stack.token("ann", "Ann", ("publish",)), "s" * 32, ["HS256"])
-        assert (claims["sub"], claims["name"], claims["scope"]) == ("ann", "Ann", "publish")
-
-
 async def test_make_run_serves_and_stops_cleanly_on_ctrl_c() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "infra",
-        "--service",
-        str(SERVICE),
-        "--stage",
-        "cli",
-        "--port",
-        "0",
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    ws_url = ""
-    try:
-        async with asyncio.timeout(scaled(30)):
-            while "Ctrl-C stops." not in output:
-                line = (await proc.stdout.readline()).decode()
-                assert line, "".join(output)
-                output.append(line.strip())
-                if line.strip().startswith("WebSocket API"):
-                    ws_url = line.split()[2]
+    async with cli("--service", str(SERVICE), "--stage", "cli") as (output, proc):
+        ws_url = banner_value(output, "WebSocket API")
         assert ws_url.startswith("ws://127.0.0.1:") and ws_url.endswith("/cli")
         async with await open_ws(f"{ws_url}?token=let-me-in") as ws:
             assert (await report(ws, "from the cli"))["management-api"]["body"] == "from the cli"
-        proc.send_signal(signal.SIGINT)
-        rest, _ = await asyncio.wait_for(proc.communicate(), scaled(20))
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    text = "\n".join(output) + rest.decode()
+    text = "\n".join(output)
     assert proc.returncode == 0, text
     assert "Traceback" not in text
     # Everything it started is gone: the port refuses connections.
     with pytest.raises(OSError):
         await open_ws(f"{ws_url}?token=let-me-in")
+
+
+async def test_another_service_hears_nothing_of_the_chat() -> None:
+    """The emulator is generic: no chat banner, no chat page, for any other service."""
+    echo = REPO / "tests" / "echo_service" / "serverless.yml"
+    async with cli("--service", str(echo)) as (output, _):
+        text = "\n".join(output)
+        for chat_word in ("wschat", "chat", "token", "JWT", "Web client"):
+            assert chat_word not in text
+        http = banner_value(output, "WebSocket API").replace("ws://", "http://").rsplit("/", 1)[0]
+        page = await asyncio.to_thread(_get, f"{http}/")
+        assert page[0] == 404 and b"<html" not in page[1].lower()
+        assert (await asyncio.to_thread(_get, f"{http}/dev/ping"))[0] == 200  # its REST route
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=scaled(10)) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.gateway.events import clf_time, header_maps, iso_time, query_maps
-from infra.gateway.ids import api_id_for, is_valid_id, new_id
+from infra.apigateway.events import clf_time, header_maps, iso_time, query_maps
+from infra.apigateway.ids import api_id_for, is_valid_id, new_id
 
 
 def test_times_are_aws_formatted() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.gateway.routing import RouteSelector, route_for
+from infra.apigateway.routing import RouteSelector, route_for
 
 
 @pytest.mark.parametrize("expression", ["$request.body.action", "${request.body.action}"])

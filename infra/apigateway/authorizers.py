@@ -9,7 +9,7 @@ authorizer that raises ``Exception("Unauthorized")`` means 401; a Deny (or
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,27 +34,61 @@ FORBIDDEN = Verdict(403)
 ERROR = Verdict(500)
 
 
-def identity_present(
+def identity_values(
     sources: Sequence[str],
     headers: Sequence[tuple[str, str]],
-    query: Mapping[str, str],
-) -> bool:
-    """Whether every identity source (``route.request.querystring.token``,
-    ``route.request.header.Auth``, ``$request.header.Authorization``, ...) has a value."""
-    lowered = {name.lower(): value for name, value in headers}
+    query: Sequence[tuple[str, str]],
+) -> list[str] | None:
+    """The value of each identity source, or None when one is missing or empty (then
+    API Gateway answers 401 without invoking the authorizer).
+
+    Sources as each API writes them: ``route.request.querystring.token`` (WebSocket),
+    ``$request.header.Authorization`` (HTTP API), ``method.request.header.Auth`` (REST).
+    Header names match case-insensitively; repeated headers or query parameters are
+    joined with commas, as HTTP APIs pass them. Context and stage-variable sources are
+    not reproduced: they count as present."""
+    values: list[str] = []
     for source in sources:
-        parts = source.replace("$request.", "request.").split(".")
-        kind, name = (parts[-2], parts[-1]) if len(parts) >= 2 else ("", source)
-        if kind == "querystring":
-            value = query.get(name)
-        elif kind == "header":
-            value = lowered.get(name.lower())
+        kind, name = _source(source)
+        if kind == "header":
+            value = _joined((n.lower(), v) for n, v in headers).get(name.lower())
+        elif kind == "querystring":
+            value = _joined(query).get(name)
         else:
-            # Context and stage-variable sources are not reproduced; treat them as present.
             continue
         if not value:
-            return False
-    return True
+            return None
+        values.append(value)
+    return values
+
+
+def _source(source: str) -> tuple[str, str]:
+    """("header" | "querystring" | other, name) of an identity source expression."""
+    parts = source.strip().removeprefix("$").split(".")
+    if len(parts) >= 2 and parts[-2] in ("header", "querystring"):
+        return parts[-2], parts[-1]
+    return "", source
+
+
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+# The one mapping from a verdict to API Gateway's answer; the body's words are the API's.
+REFUSAL_STATUSES = (401, 403)
+
+
+def refusal(verdict: Verdict, messages: Mapping[int, str]) -> tuple[int, str] | None:
+    """None when the verdict allows; else the status (401, 403, or 500 for every other
+    failure) and the `message` the API answers it with (`messages[status]`)."""
+    if verdict.allowed:
+        return None
+    status = verdict.status if verdict.status in REFUSAL_STATUSES else 500
+    assert status is not None
+    return status, messages[status]
 
 
 def _failure(invocation: Invocation) -> Verdict:

@@ -9,7 +9,7 @@
    runs, to roll back on failure: a cost that grows with the table, paid by every
    transaction (each chat join, each `send` with a clientMsgId). Here only the items the
    transaction touches are saved, and restored when it is cancelled. That is equivalent
-   because the server applies one request at a time (`infra.dynamo`), as DynamoDB
+   because the server applies one request at a time (`infra.dynamodb.server`), as DynamoDB
    applies a transaction atomically.
 
 3. Responses. moto serializes every attribute value by walking botocore's shape model,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 def install() -> None:
-    """Patch moto's DynamoDB in this process (the `python -m infra.dynamo` server)."""
+    """Patch moto's DynamoDB in this process (the `python -m infra.dynamodb` server)."""
     _partition_queries()
     _item_rollback()
     _plain_attribute_values()

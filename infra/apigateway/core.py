@@ -2,14 +2,17 @@
 
 Inputs are method calls — a handshake arrived, a frame arrived, a connection closed, an
 invocation finished, a Management API call came in, time passed — and outputs are
-actions (`infra.gateway.actions`) for the I/O adapter to carry out. Everything API
+actions (`infra.apigateway.actions`) for the I/O adapter to carry out. Everything API
 Gateway decides (routing, event shapes, authorizer and $connect outcomes, limits,
-timeouts, Management API semantics) is decided here, so it is testable without I/O.
+Management API semantics) is decided here, and so is every time rule: idle and hard
+limits, the integration timeout, the close handshake's timeout. Time is the injected
+`clock`; `next_deadline()` says when `tick()` has work, so tests turn the clock by hand.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 import json
 import random
 import re
@@ -18,23 +21,23 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
-from infra.gateway import errors, events
-from infra.gateway.actions import (
+from infra.apigateway import errors, events
+from infra.apigateway.actions import (
     Abort,
     Accept,
     Action,
     Close,
-    HttpResponse,
     Invoke,
     InvokeKind,
     Reject,
     SendText,
 )
-from infra.gateway.authorizers import identity_present, policy_verdict
-from infra.gateway.ids import api_id_for, is_valid_id, new_id
-from infra.gateway.routing import RouteSelector, route_for
+from infra.apigateway.authorizers import identity_values, policy_verdict, refusal
+from infra.apigateway.ids import api_id_for, is_valid_id, new_id
+from infra.apigateway.routing import RouteSelector, route_for
+from infra.http import HttpResponse
 from infra.service import Invocation, ServiceSpec, WebSocketRoute
 
 # Close codes and the reasons the harness reports for closes it initiates.
@@ -47,6 +50,8 @@ NO_STATUS = 1005  # the client's close frame carried no code
 ABNORMAL = 1006  # the TCP connection dropped without a closing handshake
 
 _JSON = (("Content-Type", "application/json"),)
+# How API Gateway words the handshake refusals of the $connect authorizer.
+_REFUSALS = {401: "Unauthorized", 403: "Forbidden", 500: "Internal server error"}
 _MGMT_PATH = re.compile(r"^(?:/(?P<stage>[^/]+))?/@connections/(?P<id>[^/]*)$")
 
 
@@ -60,6 +65,9 @@ class Limits:
     idle_timeout_s: float = 600.0
     hard_timeout_s: float = 7200.0
     integration_timeout_s: float = 29.0
+    # How long a client may take to answer the gateway's close frame before TCP is
+    # dropped (not an AWS quota; AWS does not document it).
+    close_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class Connection:
     __slots__ = (
         "client_gone",
         "close_code",
+        "close_deadline_s",
         "close_reason",
         "connected_at_s",
         "disconnect_fired",
@@ -103,6 +112,7 @@ class Connection:
         self.last_active_s = now_s
         self.close_code: int | None = None  # set when the gateway starts the close
         self.close_reason = ""
+        self.close_deadline_s = 0.0  # past it, a client that never answered is dropped
         self.client_gone = False  # the socket went away while $connect was running
         self.disconnect_fired = False
         self.fragments: list[bytes] | None = None
@@ -141,10 +151,17 @@ class GatewayCore:
         self.selector = RouteSelector(spec.route_selection_expression)
         self.routes: dict[str, WebSocketRoute] = dict(spec.websocket_routes)
         self._rng = random.Random(self.faults.seed)
-        # Insertion order is connection order: the hard-timeout sweep reads from the front.
         self._conns: dict[str, Connection] = {}
-        # Open connections, least recently active first: the idle sweep reads from the front.
+        # Open connections, least recently active first: the idle rule reads the front.
         self._idle: OrderedDict[str, Connection] = OrderedDict()
+        # (connected at, id) of open connections, for the hard limit; entries of
+        # connections no longer open are skipped when they reach the top.
+        self._by_age: list[tuple[float, str]] = []
+        # Connections the gateway is closing, in the order it started (one timeout for all).
+        self._closing: OrderedDict[str, Connection] = OrderedDict()
+        # Invocations still running, and (deadline, ref) of each for the integration timeout.
+        self._running: dict[str, Invoke] = {}
+        self._deadlines: list[tuple[float, str]] = []
         self._bucket = max(float(self.faults.connect_rate_limit or 0.0), 1.0)
         self._bucket_at = clock()
 
@@ -185,12 +202,14 @@ class GatewayCore:
         route = self.routes.get("$connect")
         authorizer = route.authorizer if route else None
         if authorizer is not None:
-            query, _ = events.query_maps(hs.query)
-            if not identity_present(authorizer.identity_sources, hs.headers, query):
+            query = parse_qsl(hs.query, keep_blank_values=True)
+            if identity_values(authorizer.identity_sources, hs.headers, query) is None:
                 return connection_id, [Reject(connection_id, 401, _message("Unauthorized"))]
             self._conns[connection_id] = conn
             event = events.authorizer_event(self.api, info, hs, request_id=new_id(), now_s=now)
-            return connection_id, [self._invoke(conn, InvokeKind.AUTHORIZER, "$connect", event)]
+            return connection_id, [
+                self._invoke(conn, InvokeKind.AUTHORIZER, "$connect", event, now)
+            ]
         self._conns[connection_id] = conn
         return connection_id, self._run_connect(conn, now)
 
@@ -207,22 +226,30 @@ class GatewayCore:
         return True
 
     def _invoke(
-        self, conn: Connection, kind: InvokeKind, route_key: str, event: dict[str, Any]
+        self,
+        conn: Connection,
+        kind: InvokeKind,
+        route_key: str,
+        event: dict[str, Any],
+        now: float,
     ) -> Invoke:
         route = self.routes[route_key]
         function = route.function
         if kind is InvokeKind.AUTHORIZER:
             assert route.authorizer is not None
             function = route.authorizer.function
-        return Invoke(
-            connection_id=conn.connection_id,
+        action = Invoke(
+            ref=event["requestContext"]["requestId"],
             kind=kind,
             function=function,
             event=event,
-            request_id=event["requestContext"]["requestId"],
+            connection_id=conn.connection_id,
             route_key=route_key,
-            timeout_s=self.limits.integration_timeout_s,
         )
+        self._running[action.ref] = action
+        deadline = now + self.limits.integration_timeout_s
+        heapq.heappush(self._deadlines, (deadline, action.ref))
+        return action
 
     def _run_connect(self, conn: Connection, now: float) -> list[Action]:
         if "$connect" not in self.routes:
@@ -231,7 +258,7 @@ class GatewayCore:
         event = events.connect_event(
             self.api, conn.info, conn.handshake, request_id=new_id(), now_s=now
         )
-        return [self._invoke(conn, InvokeKind.CONNECT, "$connect", event)]
+        return [self._invoke(conn, InvokeKind.CONNECT, "$connect", event, now)]
 
     def _accept(self, conn: Connection, subprotocol: str | None, now: float) -> list[Action]:
         conn.handshake = None
@@ -242,6 +269,7 @@ class GatewayCore:
         conn.state = State.OPEN
         conn.last_active_s = now
         self._idle[conn.connection_id] = conn
+        heapq.heappush(self._by_age, (conn.connected_at_s, conn.connection_id))
         return [Accept(conn.connection_id, subprotocol)]
 
     def _refuse(self, conn: Connection, status: int, body: bytes) -> list[Action]:
@@ -252,8 +280,14 @@ class GatewayCore:
 
     # Invocation outcomes
 
-    def invoked(self, action: Invoke, invocation: Invocation | None) -> list[Action]:
-        """An invocation finished; `None` means the integration timeout passed first."""
+    def invoked(self, action: Invoke, invocation: Invocation) -> list[Action]:
+        """An invocation finished (ignored when its integration timeout passed first)."""
+        if self._running.pop(action.ref, None) is None:
+            return []
+        return self._outcome(action, invocation)
+
+    def _outcome(self, action: Invoke, invocation: Invocation | None) -> list[Action]:
+        """What an invocation's outcome means; `None`: the integration timeout passed."""
         conn = self._conns.get(action.connection_id)
         if conn is None:
             return []
@@ -275,12 +309,10 @@ class GatewayCore:
         if invocation is None:
             return self._refuse(conn, 504, _message("Endpoint request timed out"))
         verdict = policy_verdict(invocation, action.event["methodArn"])
-        if verdict.status == 401:
-            return self._refuse(conn, 401, _message("Unauthorized"))
-        if verdict.status == 403:
-            return self._refuse(conn, 403, _message("Forbidden"))
-        if verdict.status is not None:
-            return self._refuse(conn, 500, _message("Internal server error"))
+        refused = refusal(verdict, _REFUSALS)
+        if refused is not None:
+            status, message = refused
+            return self._refuse(conn, status, _message(message))
         conn.info.authorizer = {"principalId": verdict.principal_id, **(verdict.context or {})}
         return self._run_connect(conn, now)
 
@@ -317,9 +349,9 @@ class GatewayCore:
         if conn.state is not State.OPEN:
             return []
         if invocation is None:
-            return [self._error_frame(conn, "Endpoint request timed out", action.request_id, now)]
+            return [self._error_frame(conn, "Endpoint request timed out", action.ref, now)]
         if not invocation.ok:
-            return [self._error_frame(conn, "Internal server error", action.request_id, now)]
+            return [self._error_frame(conn, "Internal server error", action.ref, now)]
         route = self.routes.get(action.route_key)
         if route is None or not route.route_response:
             return []  # one-way route: the return value goes nowhere
@@ -352,7 +384,7 @@ class GatewayCore:
             return []
         self._touch(conn, self.clock())
         if len(data) > self.limits.frame_bytes:
-            return self._close(conn, *MESSAGE_TOO_BIG)
+            return self._close(conn, *MESSAGE_TOO_BIG, self.clock())
         if not fin:
             conn.fragments = [data]
             conn.fragment_size = len(data)
@@ -368,7 +400,7 @@ class GatewayCore:
             return []
         conn.fragment_size += len(data)
         if len(data) > self.limits.frame_bytes or conn.fragment_size > self.limits.message_bytes:
-            return self._close(conn, *MESSAGE_TOO_BIG)
+            return self._close(conn, *MESSAGE_TOO_BIG, self.clock())
         conn.fragments.append(data)
         if not fin:
             return []
@@ -382,15 +414,15 @@ class GatewayCore:
         conn = self._conns.get(connection_id)
         if conn is None or conn.state is not State.OPEN:
             return []
-        return self._close(conn, *UNSUPPORTED_DATA)
+        return self._close(conn, *UNSUPPORTED_DATA, self.clock())
 
     def _message(self, conn: Connection, data: bytes) -> list[Action]:
         if len(data) > self.limits.message_bytes:
-            return self._close(conn, *MESSAGE_TOO_BIG)
+            return self._close(conn, *MESSAGE_TOO_BIG, self.clock())
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return self._close(conn, *INVALID_DATA)
+            return self._close(conn, *INVALID_DATA, self.clock())
         return self.message(conn.connection_id, text)
 
     def message(self, connection_id: str, text: str) -> list[Action]:
@@ -415,16 +447,18 @@ class GatewayCore:
             message_id=new_id(),
             now_s=now,
         )
-        return [self._invoke(conn, InvokeKind.MESSAGE, route_key, event)]
+        return [self._invoke(conn, InvokeKind.MESSAGE, route_key, event, now)]
 
     # Closing
 
-    def _close(self, conn: Connection, code: int, reason: str) -> list[Action]:
+    def _close(self, conn: Connection, code: int, reason: str, now: float) -> list[Action]:
         if conn.state is not State.OPEN:
             return []
         conn.state = State.CLOSING
         conn.close_code, conn.close_reason = code, reason
+        conn.close_deadline_s = now + self.limits.close_timeout_s
         self._idle.pop(conn.connection_id, None)
+        self._closing[conn.connection_id] = conn
         return [Close(conn.connection_id, code, reason)]
 
     def closed(self, connection_id: str, code: int, reason: str = "") -> list[Action]:
@@ -433,6 +467,7 @@ class GatewayCore:
         conn = self._conns.get(connection_id)
         if conn is None or conn.disconnect_fired:
             return []
+        self._closing.pop(connection_id, None)
         if conn.state is State.CONNECTING:
             conn.client_gone = True  # the pending authorizer / $connect outcome decides
             return []
@@ -454,45 +489,86 @@ class GatewayCore:
         event = events.disconnect_event(
             self.api, conn.info, status_code=code, reason=reason, request_id=new_id(), now_s=now
         )
-        return [self._invoke(conn, InvokeKind.DISCONNECT, "$disconnect", event)]
+        return [self._invoke(conn, InvokeKind.DISCONNECT, "$disconnect", event, now)]
+
+    # Time
 
     def tick(self) -> list[Action]:
-        """Time passed: close connections past the idle or the hard timeout (1001)."""
+        """Time passed: apply every time rule whose moment has come.
+
+        Idle (10 min) and hard (2 h) limits close with 1001; a client that has not
+        answered the gateway's close frame in `close_timeout_s` is dropped; an
+        invocation past the integration timeout (29 s) gets API Gateway's answer for
+        it, and its late outcome is ignored."""
         now = self.clock()
         actions: list[Action] = []
-        idle_deadline = now - self.limits.idle_timeout_s
+        # Each rule compares `start + limit <= now`, as `next_deadline` computes it, so a
+        # tick at the reported deadline always does the work.
+        idle_s, hard_s = self.limits.idle_timeout_s, self.limits.hard_timeout_s
         while self._idle:
-            conn = next(iter(self._idle.values()))
-            if conn.last_active_s > idle_deadline:
+            oldest = next(iter(self._idle.values()))
+            if oldest.last_active_s + idle_s > now:
                 break
-            actions += self._close(conn, *GOING_AWAY)
-        hard_deadline = now - self.limits.hard_timeout_s
-        for conn in self._conns.values():
-            if conn.connected_at_s > hard_deadline:
+            actions += self._close(oldest, *GOING_AWAY, now)
+        while self._by_age and self._by_age[0][0] + hard_s <= now:
+            _, connection_id = heapq.heappop(self._by_age)
+            aged = self._conns.get(connection_id)
+            if aged is not None:
+                actions += self._close(aged, *GOING_AWAY, now)
+        while self._closing:
+            closing = next(iter(self._closing.values()))
+            if closing.close_deadline_s > now:
                 break
-            if conn.state is State.OPEN:
-                actions += self._close(conn, *GOING_AWAY)
+            del self._closing[closing.connection_id]
+            actions.append(Abort(closing.connection_id))
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, ref = heapq.heappop(self._deadlines)
+            action = self._running.pop(ref, None)
+            if action is not None:
+                actions += self._outcome(action, None)
         return actions
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to do (clock time), or None."""
+        while self._by_age and self._by_age[0][1] not in self._idle:
+            heapq.heappop(self._by_age)  # closed since: no hard limit left to apply
+        while self._deadlines and self._deadlines[0][1] not in self._running:
+            heapq.heappop(self._deadlines)  # finished in time
+        candidates = []
+        if self._idle:
+            oldest = next(iter(self._idle.values()))
+            candidates.append(oldest.last_active_s + self.limits.idle_timeout_s)
+        if self._by_age:
+            candidates.append(self._by_age[0][0] + self.limits.hard_timeout_s)
+        if self._closing:
+            candidates.append(next(iter(self._closing.values())).close_deadline_s)
+        if self._deadlines:
+            candidates.append(self._deadlines[0][0])
+        return min(candidates, default=None)
 
     def close_all(self) -> list[Action]:
         """The gateway is shutting down: close every open connection (1001)."""
         actions: list[Action] = []
+        now = self.clock()
         for conn in list(self._idle.values()):
-            actions += self._close(conn, *GOING_AWAY)
+            actions += self._close(conn, *GOING_AWAY, now)
         return actions
 
     # Management API
 
-    def management(self, method: str, path: str, body: bytes) -> HttpResponse | None:
-        """A call to ``[/{stage}]/@connections/{id}``; None when `path` is not one."""
+    def management(
+        self, method: str, path: str, body: bytes
+    ) -> tuple[HttpResponse, list[Action]] | None:
+        """A call to ``[/{stage}]/@connections/{id}``: the answer, and what it does to the
+        connection. None when `path` is not a Management API path."""
         if "/@connections" not in path:
             return None
         try:
             return self._management(method, path, body)
         except errors.ManagementError as exc:
-            return _error_response(exc)
+            return _error_response(exc), []
 
-    def _management(self, method: str, path: str, body: bytes) -> HttpResponse:
+    def _management(self, method: str, path: str, body: bytes) -> tuple[HttpResponse, list[Action]]:
         match = _MGMT_PATH.match(path)
         if match is None or match["stage"] not in (None, self.spec.stage):
             raise errors.ForbiddenException("Forbidden")
@@ -515,24 +591,24 @@ class GatewayCore:
                 "identity": {"sourceIp": conn.info.source_ip, "userAgent": conn.info.user_agent},
                 "lastActiveAt": events.iso_time(conn.last_active_s),
             }
-            return HttpResponse(200, _JSON, json.dumps(info).encode())
+            return HttpResponse(200, _JSON, json.dumps(info).encode()), []
         if method == "DELETE":
-            return HttpResponse(204, (), b"", tuple(self._close(conn, *CLOSE_NORMAL)))
+            return HttpResponse(204), self._close(conn, *CLOSE_NORMAL, now)
         if self.faults.gone_rate and self._rng.random() < self.faults.gone_rate:
             # Fault injection: the client "vanished"; AWS answers 410 and drops it.
             conn.state = State.CLOSING
             self._idle.pop(connection_id, None)
             gone = errors.GoneException(f"Connection {connection_id} is gone")
-            return _error_response(gone, (Abort(connection_id),))
+            return _error_response(gone), [Abort(connection_id)]
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise errors.BadRequestException("Data is not valid UTF-8") from None
-        return HttpResponse(200, _JSON, b"", (self._send(conn, text, now),))
+        return HttpResponse(200, _JSON), [self._send(conn, text, now)]
 
 
-def _error_response(exc: errors.ManagementError, actions: tuple[Action, ...] = ()) -> HttpResponse:
-    return HttpResponse(exc.status, tuple(exc.headers()), exc.body(), actions)
+def _error_response(exc: errors.ManagementError) -> HttpResponse:
+    return HttpResponse(exc.status, tuple(exc.headers()), exc.body())
 
 
 def _response_body(result: Any) -> str | None:

@@ -1,30 +1,41 @@
-"""What the sans-I/O core asks its I/O adapter to do."""
+"""What the sans-I/O cores (`core.GatewayCore`, `http_api.HttpApiCore`) ask their I/O
+adapter to do."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from infra.http import HttpResponse
 
 
 class InvokeKind(enum.Enum):
-    AUTHORIZER = "authorizer"
+    AUTHORIZER = "authorizer"  # the $connect REQUEST authorizer
     CONNECT = "connect"
     MESSAGE = "message"
     DISCONNECT = "disconnect"
+    HTTP_AUTHORIZER = "http-authorizer"  # an HTTP / REST API route's Lambda authorizer
+    HTTP_INTEGRATION = "http-integration"  # an HTTP / REST API route's function
+
+    @property
+    def http(self) -> bool:
+        return self in (InvokeKind.HTTP_AUTHORIZER, InvokeKind.HTTP_INTEGRATION)
 
 
 @dataclass(frozen=True, slots=True)
 class Invoke:
-    """Run `function` with `event`; hand the outcome back to `GatewayCore.invoked`."""
+    """Run `function` with `event`; hand the outcome back to the core's `invoked`.
 
-    connection_id: str
+    The core keeps the integration timeout itself (its `tick`): an outcome that arrives
+    after it is ignored, as API Gateway ignores a Lambda that outlives it."""
+
+    ref: str  # this invocation, unique while it runs (the event's request id)
     kind: InvokeKind
     function: str
     event: dict[str, Any]
-    request_id: str
-    route_key: str
-    timeout_s: float  # the integration timeout: past it the core hears `None`
+    connection_id: str = ""  # WebSocket kinds: the connection it is for
+    route_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +80,12 @@ class Abort:
     connection_id: str
 
 
-Action = Invoke | Accept | Reject | SendText | Close | Abort
-
-
 @dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """A complete HTTP response (Management API, HTTP API, static files)."""
+class Respond:
+    """Answer the HTTP request `ref` (an HTTP / REST API route) with `response`."""
 
-    status: int
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-    actions: tuple[Action, ...] = field(default=())
+    ref: str
+    response: HttpResponse
+
+
+Action = Invoke | Accept | Reject | SendText | Close | Abort | Respond

@@ -1,0 +1,152 @@
+"""What a service asks of the local harness only: `custom.local` in its serverless.yml.
+
+    custom:
+      local:
+        web: client/web                  # a static site served at / (relative to the file)
+        secrets: {APP_SECRET: random}    # generated per run unless set in the environment
+        secretsFile: .local/secrets.env  # where generated values are written for local tools
+        devToken:                        # an HS256 token minted at start, for the banner
+          secretEnv: APP_SECRET
+          claims: {sub: dev, name: Dev}
+          ttlSeconds: 86400
+        banner: ["Connect: {ws_url}?token={token}"]   # extra banner lines
+        parameters: {...}                # SSM parameter values (read by infra.config)
+
+Generated secrets stand for environment variables while the service file is resolved
+(`${env:APP_SECRET}`) and supply the SSM parameters named by `*_PARAM` variables; they
+never reach the sandboxes' environment (on AWS they would not be there either).
+The block is read as written, before variables are resolved: its values are literals.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import yaml
+
+from infra.config import ConfigError
+
+RANDOM = "random"
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags read as plain values (only custom.local,
+    which holds none, is used)."""
+
+
+def _untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
+
+
+_TolerantLoader.add_multi_constructor("!", _untagged)
+
+
+@dataclass(frozen=True)
+class DevToken:
+    secret_env: str
+    claims: Mapping[str, Any]
+    ttl_s: int = 86400
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    base_dir: Path
+    web: Path | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict)  # name -> how to make it
+    secrets_file: Path | None = None
+    dev_token: DevToken | None = None
+    banner: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, service_file: Path) -> LocalSettings:
+        """`custom.local` of `service_file` (empty settings when there is none)."""
+        path = Path(service_file).resolve()
+        try:
+            doc = yaml.load(path.read_text(), Loader=_TolerantLoader)
+        except (OSError, yaml.YAMLError):
+            doc = None  # the service loader reports what is wrong with the file
+        custom = doc.get("custom") if isinstance(doc, Mapping) else None
+        local = custom.get("local") if isinstance(custom, Mapping) else None
+        return cls.parse(local if isinstance(local, Mapping) else {}, path.parent)
+
+    @classmethod
+    def parse(cls, local: Mapping[str, Any], base_dir: Path) -> LocalSettings:
+        where = "custom.local"
+        raw_secrets = local.get("secrets") or {}
+        if not isinstance(raw_secrets, Mapping):
+            raise ConfigError(f"{where}.secrets: expected a mapping of NAME: random")
+        for name, how in raw_secrets.items():
+            if how != RANDOM:
+                raise ConfigError(f"{where}.secrets.{name}: only `random` is supported")
+        token = local.get("devToken")
+        dev_token = None
+        if token is not None:
+            if not isinstance(token, Mapping) or token.get("secretEnv") not in raw_secrets:
+                raise ConfigError(f"{where}.devToken: secretEnv must name one of its secrets")
+            claims = token.get("claims") or {}
+            if not isinstance(claims, Mapping):
+                raise ConfigError(f"{where}.devToken.claims: expected a mapping")
+            dev_token = DevToken(
+                str(token["secretEnv"]), dict(claims), int(token.get("ttlSeconds", 86400))
+            )
+        banner = local.get("banner") or []
+        if not isinstance(banner, list):
+            raise ConfigError(f"{where}.banner: expected a list of lines")
+        web = local.get("web")
+        secrets_file = local.get("secretsFile")
+        return cls(
+            base_dir=base_dir,
+            web=(base_dir / str(web)).resolve() if web else None,
+            secrets={str(k): str(v) for k, v in raw_secrets.items()},
+            secrets_file=(base_dir / str(secrets_file)) if secrets_file else None,
+            dev_token=dev_token,
+            banner=tuple(str(line) for line in banner),
+        )
+
+    def secret_values(
+        self, given: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, str], set[str]]:
+        """The value of each declared secret: `given`, else the environment's, else a
+        fresh random one. Returns the values and the names generated this run."""
+        env = os.environ if env is None else env
+        given = given or {}
+        values: dict[str, str] = {}
+        generated: set[str] = set()
+        for name in self.secrets:
+            value = given.get(name) or env.get(name)
+            if not value:
+                value = secrets.token_urlsafe(32)
+                generated.add(name)
+            values[name] = value
+        return values, generated
+
+    def mint_dev_token(self, values: Mapping[str, str]) -> str | None:
+        """The banner's ready-to-use token, signed with its secret (HS256)."""
+        if self.dev_token is None:
+            return None
+        now = int(time.time())
+        claims = {**self.dev_token.claims, "iat": now, "exp": now + self.dev_token.ttl_s}
+        return jwt.encode(claims, values[self.dev_token.secret_env], algorithm="HS256")
+
+    def write_secrets(self, values: Mapping[str, str], names: set[str]) -> Path | None:
+        """Write the generated `names` to `secretsFile` (0600) for local tools."""
+        path = self.secrets_file
+        if path is None or not names:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write("".join(f"{name}={values[name]}\n" for name in sorted(names)))
+        return path

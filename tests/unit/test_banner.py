@@ -1,0 +1,69 @@
+"""What `python -m infra` prints at start: the service's endpoints, what it ignored, and
+only the lines the service itself asks for (custom.local.banner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from infra.__main__ import banner, parse_args
+from infra.config import load_service
+from infra.local_settings import LocalSettings
+from infra.stack import LocalStack
+from infra.tls import CertFiles
+
+REPO = Path(__file__).resolve().parents[2]
+ECHO = REPO / "tests" / "echo_service" / "serverless.yml"
+
+
+def stack_for(service: Path, **overrides: Any) -> LocalStack:
+    spec = load_service(service, "dev", env={}, parameter_values={"CHAT_JWT_SECRET": "s"})
+    settings = LocalSettings.read(service)
+    gateway = SimpleNamespace(options=SimpleNamespace(static_dir=settings.web))
+    fields: dict[str, Any] = {
+        "spec": spec,
+        "runtime": cast(Any, None),
+        "gateway": gateway,
+        "moto": cast(Any, None),
+        "host": "127.0.0.1",
+        "port": 8080,
+        "dynamodb_endpoint": "http://127.0.0.1:9",
+        "cert": CertFiles(Path("/c/server.pem"), Path("/c/server.key"), Path("/c/ca.pem")),
+        "settings": settings,
+        **overrides,
+    }
+    return LocalStack(**fields)
+
+
+def test_another_service_gets_no_word_of_the_chat() -> None:
+    text = banner(stack_for(ECHO))
+    assert text.startswith("echo (stage dev, region eu-west-1) is up")
+    assert "REST API         GET http://127.0.0.1:8080/dev/ping" in text
+    assert "trust /c/ca.pem" in text
+    for chat_word in ("wschat", "chat", "token", "JWT", "client.", "Web client"):
+        assert chat_word not in text
+
+
+def test_wschat_gets_its_ready_link_and_its_own_lines() -> None:
+    text = banner(stack_for(REPO / "serverless.yml", dev_token="T0KEN"))
+    assert text.startswith("wschat (stage dev, region us-east-1) is up")
+    assert "  Web client       http://127.0.0.1:8080/#token=T0KEN" in text
+    assert "  A token:   .venv/bin/python -m client.token alice" in text
+    assert "  Connect:   ws://127.0.0.1:8080/dev?token=<token>" in text
+    assert "secret" not in text.split("A token")[0]  # no secret printed anywhere above
+
+
+def test_what_the_loader_ignored_is_listed() -> None:
+    stack = stack_for(ECHO)
+    stack.spec = type(stack.spec)(
+        **{
+            **stack.spec.__dict__,
+            "ignored": ("functions.ping.events[1] (schedule): not reproduced",),
+        }
+    )
+    assert "  ignored: functions.ping.events[1] (schedule): not reproduced" in banner(stack)
+
+
+def test_template_is_an_alias_of_service() -> None:
+    assert parse_args(["--template", "template.yaml"]).service == Path("template.yaml")

@@ -1,0 +1,102 @@
+"""custom.local: what a service asks of the local harness only (infra.local_settings)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+
+from infra.config import ConfigError
+from infra.local_settings import LocalSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "serverless.yml"
+    path.write_text(text)
+    return path
+
+
+def test_wschat_declares_its_local_settings() -> None:
+    settings = LocalSettings.read(REPO / "serverless.yml")
+    assert settings.web == REPO / "client" / "web"
+    assert settings.secrets == {"CHAT_JWT_SECRET": "random"}
+    assert settings.dev_token is not None and settings.dev_token.secret_env == "CHAT_JWT_SECRET"
+    assert any("client.token" in line for line in settings.banner)
+
+
+def test_a_service_without_the_block_asks_for_nothing() -> None:
+    settings = LocalSettings.read(REPO / "tests" / "echo_service" / "serverless.yml")
+    assert (settings.web, settings.secrets, settings.dev_token, settings.banner) == (
+        None,
+        {},
+        None,
+        (),
+    )
+
+
+def test_secrets_are_given_else_from_the_environment_else_new_each_run(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "service: s\ncustom:\n  local:\n    secrets: {A: random, B: random, C: random}\n"
+    )
+    settings = LocalSettings.read(path)
+    values, generated = settings.secret_values({"A": "given"}, env={"B": "from-env"})
+    assert (values["A"], values["B"], generated) == ("given", "from-env", {"C"})
+    again, _ = settings.secret_values({"A": "given"}, env={"B": "from-env"})
+    assert len(values["C"]) >= 32 and again["C"] != values["C"]
+
+
+def test_dev_token_is_signed_with_its_secret(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service: s\ncustom:\n  local:\n    secrets: {K: random}\n"
+        "    devToken: {secretEnv: K, claims: {sub: dev}, ttlSeconds: 60}\n",
+    )
+    settings = LocalSettings.read(path)
+    values, _ = settings.secret_values(env={})
+    token = settings.mint_dev_token(values)
+    assert token is not None
+    claims = jwt.decode(token, values["K"], algorithms=["HS256"])
+    assert claims["sub"] == "dev" and claims["exp"] - claims["iat"] == 60
+
+
+def test_generated_secrets_are_written_for_local_tools_only_when_made_up(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service: s\ncustom:\n  local:\n    secrets: {K: random}\n    secretsFile: .local/s.env\n",
+    )
+    settings = LocalSettings.read(path)
+    values, generated = settings.secret_values(env={"K": "mine"})
+    assert settings.write_secrets(values, generated) is None  # given: nothing to share
+    values, generated = settings.secret_values(env={})
+    written = settings.write_secrets(values, generated)
+    assert written == tmp_path / ".local" / "s.env"
+    assert written.read_text() == f"K={values['K']}\n"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+def test_short_tags_elsewhere_in_the_file_do_not_hide_the_block(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service: s\nprovider:\n  environment:\n    T: !Ref Table\n"
+        "custom:\n  local:\n    web: site\n",
+    )
+    assert LocalSettings.read(path).web == (tmp_path / "site").resolve()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "secrets: {K: fixed}",
+        "secrets: [K]",
+        "secrets: {K: random}\n    devToken: {secretEnv: OTHER}",
+        "banner: one line",
+    ],
+)
+def test_malformed_blocks_are_refused_by_name(tmp_path: Path, block: str) -> None:
+    path = write(tmp_path, f"service: s\ncustom:\n  local:\n    {block}\n")
+    with pytest.raises(ConfigError, match=r"custom\.local\."):
+        LocalSettings.read(path)
