@@ -26,8 +26,18 @@ WEB_DIR = Path("client/web")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m infra", description=__doc__.split("\n\n")[0])
-    p.add_argument("--service", type=Path, default=Path("serverless.yml"), help="serverless.yml")
-    p.add_argument("--stage", default="dev", help="default: dev")
+    p.add_argument(
+        "--service",
+        type=Path,
+        default=Path("."),
+        help="serverless.yml or SAM/CloudFormation template (default: ./serverless.yml, "
+        "else ./template.yaml)",
+    )
+    p.add_argument(
+        "--stage",
+        default=None,
+        help="default: serverless.yml's provider.stage (else dev); a template's own stage",
+    )
     p.add_argument("--region", default=None, help="default: the file's provider.region")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from client.tokens import SECRET_ENV, local_secret, mint_token
-from infra.config import load_service
+from infra.config import find_definition, load_service
 from infra.dynamo import MotoServer, provision, start_moto
 from infra.runtime.pool import DEFAULT_CONCURRENCY, LambdaRuntime, LogSink, print_log
 from infra.service import ServiceSpec
@@ -95,7 +95,7 @@ class LocalStack:
 @contextlib.asynccontextmanager
 async def local_stack(
     service: Path = Path("serverless.yml"),
-    stage: str = "dev",
+    stage: str | None = None,
     *,
     port: int = 0,
     host: str = "127.0.0.1",
@@ -111,7 +111,8 @@ async def local_stack(
     environment: Mapping[str, str] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
-    """Start the stack for `service` (a serverless.yml); stop all of it on exit.
+    """Start the stack for `service` (a serverless.yml or SAM/CloudFormation template);
+    stop all of it on exit. `stage`: None for the definition's own (infra.config).
 
     `moto`: a running embedded server to use (it is reset, not stopped); by default one is
     started. `dynamodb_endpoint`: use that DynamoDB instead (tables created if missing).
@@ -196,8 +197,10 @@ async def local_stack(
         yield stack
 
 
-def _load(service: Path, stage: str, region: str | None, secret: str) -> tuple[Path, ServiceSpec]:
-    service = Path(service).resolve()
+def _load(
+    service: Path, stage: str | None, region: str | None, secret: str
+) -> tuple[Path, ServiceSpec]:
+    service = find_definition(Path(service)).resolve()
     return service, load_service(service, stage, region, parameter_values={SECRET_ENV: secret})
 
 
