@@ -344,6 +344,8 @@ class _ServerlessReader:
             functions[fn.name] = fn
             for i, event in enumerate(events):
                 where = f"functions.{name}.events[{i}]"
+                if isinstance(event, str):  # `- alexaSkill`: an event with no settings
+                    event = {event: None}
                 if not isinstance(event, Mapping) or len(event) != 1:
                     raise ConfigError(f"{where}: expected one event type")
                 kind, body = next(iter(event.items()))
