@@ -32,10 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--template",
         dest="service",
         type=Path,
-        default=Path("serverless.yml"),
-        help="serverless.yml (or a SAM / CloudFormation template)",
+        default=Path("."),
+        help="serverless.yml or SAM/CloudFormation template (default: ./serverless.yml, "
+        "else ./template.yaml)",
     )
-    p.add_argument("--stage", default="dev", help="default: dev")
+    p.add_argument(
+        "--stage",
+        default=None,
+        help="default: serverless.yml's provider.stage (else dev); a template's own stage",
+    )
     p.add_argument("--region", default=None, help="default: the file's provider.region")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")

@@ -88,7 +88,7 @@ _TOP_DEPLOY_ONLY = {
     "license",
 }
 _TOP_READ = {"service", "provider", "functions", "resources", "custom", "plugins", "layers"}
-_TOP_READ |= {"params", "stages"}
+_TOP_READ |= {"params", "stages", "useDotenv"}
 _PROVIDER_READ = {
     "name",
     "runtime",
@@ -344,6 +344,8 @@ class _ServerlessReader:
             functions[fn.name] = fn
             for i, event in enumerate(events):
                 where = f"functions.{name}.events[{i}]"
+                if isinstance(event, str):  # `- alexaSkill`: an event with no settings
+                    event = {event: None}
                 if not isinstance(event, Mapping) or len(event) != 1:
                     raise ConfigError(f"{where}: expected one event type")
                 kind, body = next(iter(event.items()))
@@ -606,7 +608,11 @@ class _ServerlessReader:
             block = _mapping(block, "resources")
             for section, values in block.items():
                 if section in merged:
-                    merged[section].update(_mapping(values or {}, f"resources.{section}"))
+                    where = f"resources.{section}"
+                    values = _mapping(values or {}, where)
+                    if section != "Resources":  # Resources: resolved where they are read
+                        values = self._pseudo_syntax(self.r.resolve(values, where), where)
+                    merged[section].update(values)
                 elif section == "extensions":
                     for target in _mapping(values or {}, "resources.extensions"):
                         if "LambdaPermission" not in str(target):  # permissions: no local effect

@@ -21,7 +21,7 @@ from typing import Any
 
 from infra.awslambda.logs import LogSink, ReportSink, print_log
 from infra.awslambda.runtime import DEFAULT_CONCURRENCY, DEFAULT_IDLE_S, LambdaRuntime
-from infra.config import load_service
+from infra.config import find_definition, load_service
 from infra.dynamodb import MotoServer, provision, start_moto
 from infra.local_settings import LocalSettings
 from infra.service import ServiceSpec
@@ -103,7 +103,7 @@ class LocalStack:
 @contextlib.asynccontextmanager
 async def local_stack(
     service: Path = Path("serverless.yml"),
-    stage: str = "dev",
+    stage: str | None = None,
     *,
     port: int = 0,
     host: str = "127.0.0.1",
@@ -122,7 +122,8 @@ async def local_stack(
     environment: Mapping[str, str] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
-    """Start the stack for `service` (a serverless.yml); stop all of it on exit.
+    """Start the stack for `service` (a serverless.yml or SAM/CloudFormation template);
+    stop all of it on exit. `stage`: None for the definition's own (infra.config).
 
     `secrets`: values for the service's `custom.local.secrets` (else the environment's,
     else random). `moto`: a running embedded server to use (it is reset, not stopped);
@@ -220,10 +221,10 @@ async def local_stack(
 
 
 def _load(
-    service: Path, stage: str, region: str | None, given: Mapping[str, str] | None
+    service: Path, stage: str | None, region: str | None, given: Mapping[str, str] | None
 ) -> tuple[Path, LocalSettings, tuple[dict[str, str], set[str]], ServiceSpec]:
     """The service file read with its local secrets (given, from the environment or new)."""
-    service = Path(service).resolve()
+    service = find_definition(Path(service)).resolve()
     settings = LocalSettings.read(service)
     values, generated = settings.secret_values(given)
     env = {**os.environ, **values}

@@ -395,7 +395,7 @@ class _TemplateReader:
             memory_mb=int(self._prop(logical, "MemorySize", DEFAULT_MEMORY_MB)),
             environment=environment,
             reserved_concurrency=int(reserved) if reserved is not None else None,
-            runtime=python_runtime(scalar_str(runtime), where),
+            runtime=python_runtime(scalar_str(runtime), f"{where}.Runtime"),
             code_root=code_dir,
             requirements=requirements if requirements.is_file() else None,
             layers=self._layers(logical, f"{where}.Layers"),
@@ -422,9 +422,16 @@ class _TemplateReader:
         for i, item in enumerate(raw if isinstance(raw, list) else []):
             here = f"{where}[{i}]"
             if isinstance(item, Mapping) and set(item) == {"Ref"}:
-                path = self.local.layer_paths.get(str(item["Ref"]))
+                ref = str(item["Ref"])
+                path = self.local.layer_paths.get(ref)
                 if path is not None:
                     out.append(path)
+                    continue
+                if self.local.types.get(ref) == "AWS::Lambda::LayerVersion":
+                    self.note(
+                        f"{here}: layer {ref} has no local content: it is not in the sandbox, "
+                        "so imports from it fail locally"
+                    )
                     continue
             value = self.intrinsics.evaluate(item, here)
             if value is NO_VALUE:

@@ -202,6 +202,31 @@ class LocalResources:
                 ref=group,
                 Arn=lambda: f"arn:aws:logs:{self.region}:{LOCAL_ACCOUNT_ID}:log-group:{group()}:*",
             )
+        elif kind == "AWS::S3::Bucket":  # names only: the bucket itself is not created
+            bucket = prop(
+                "BucketName", lambda: generated_name(self.stack_name, logical, 63).lower()
+            )
+            self.add(
+                logical,
+                kind,
+                ref=bucket,
+                Arn=lambda: f"arn:aws:s3:::{bucket()}",
+                DomainName=lambda: f"{bucket()}.s3.amazonaws.com",
+                RegionalDomainName=lambda: f"{bucket()}.s3.{self.region}.amazonaws.com",
+            )
+        elif kind == "AWS::SQS::Queue":
+            queue = prop("QueueName", generated(80))
+            self.add(
+                logical,
+                kind,
+                ref=lambda: f"https://sqs.{self.region}.amazonaws.com/{LOCAL_ACCOUNT_ID}/{queue()}",
+                Arn=lambda: f"arn:aws:sqs:{self.region}:{LOCAL_ACCOUNT_ID}:{queue()}",
+                QueueName=queue,
+            )
+        elif kind == "AWS::SNS::Topic":
+            topic = prop("TopicName", generated(256))
+            arn = lambda: f"arn:aws:sns:{self.region}:{LOCAL_ACCOUNT_ID}:{topic()}"  # noqa: E731
+            self.add(logical, kind, ref=arn, TopicArn=arn, TopicName=topic)
         else:
             self.add(logical, kind)
 

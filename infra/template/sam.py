@@ -101,6 +101,9 @@ def transform(
         raise ConfigError(f"the SAM transform refused this template: {causes}") from exc
     except Exception as exc:  # the translator's other failures name no place: say so
         raise ConfigError(f"the SAM transform failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        # Its timing metrics go to a dummy publisher; unpublished ones warn at exit.
+        translator.metrics.publish()
     return out
 
 
@@ -115,7 +118,7 @@ def _local_code(
     if "InlineCode" in props or props.get("PackageType") == "Image":
         return
     if uri is None:
-        raise ConfigError(f"Resources.{logical}.Properties: no CodeUri (nor Globals.Function)")
+        uri = "."  # SAM CLI's default: the template's directory
     if isinstance(uri, str) and not uri.startswith("s3://"):
         out.code[logical] = (base / uri).resolve()
         props["CodeUri"] = f"s3://{LOCAL_BUCKET}/{logical}"

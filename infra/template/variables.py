@@ -120,7 +120,10 @@ class Resolver:
         if not sep or source not in _VARIABLE_SOURCES:
             if source in ("file", "ssm", "cf", "s3", "strToBool"):
                 raise ConfigError(f"{where}: ${{{ref}}} is not supported by the local harness")
-            raise ConfigError(f"{where}: cannot resolve ${{{ref}}}")
+            raise ConfigError(
+                f"{where}: cannot resolve ${{{ref}}}: {source!r} is not a variable source of "
+                "the Framework (a plugin's sources are not reproduced locally)"
+            )
         address = address.strip()
         if source == "opt":
             return self.options.get(address, _MISSING)
@@ -174,6 +177,12 @@ class Resolver:
             raise ConfigError(f"{where}: ${{self:{address}}} refers to itself")
         node = _walk(self.doc, tuple(k for k in address.split(".") if k))
         if node is _MISSING:
+            # The Framework fills these in before resolving: `${self:provider.stage}` is
+            # the stage even when serverless.yml does not set it.
+            if address == "provider.stage" and self.stage is not None:
+                return self.stage
+            if address == "provider.region" and self.region:
+                return self.region
             return _MISSING
         self._in_progress.add(address)
         try:

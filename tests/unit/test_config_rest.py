@@ -9,7 +9,7 @@ import pytest
 from infra.config import ConfigError, load_service
 from infra.service import ServiceSpec
 
-HEAD = "service: s\nprovider: {name: aws}\nfunctions:\n  f:\n    handler: h.f\n    events:\n"
+HEAD = "service: s\nprovider: {name: aws, runtime: python3.12}\nfunctions:\n  f:\n    handler: h.f\n    events:\n"
 
 
 def load(tmp_path: Path, events: str) -> ServiceSpec:
@@ -23,7 +23,7 @@ def test_both_forms_of_an_http_event(tmp_path: Path) -> None:
     routes = load(tmp_path, events).http_routes
     assert [(r.method, r.path, r.api, r.payload_version) for r in routes] == [
         ("GET", "/ping", "rest", "1.0"),
-        ("ANY", "/items/{proxy+}", "rest", "1.0"),
+        ("*", "/items/{proxy+}", "rest", "1.0"),
     ]
 
 
@@ -31,12 +31,12 @@ def test_both_forms_of_an_http_event(tmp_path: Path) -> None:
     ("event", "message"),
     [
         ("{method: get, path: x, authorizer: auth}", "REST API authorizers are not reproduced"),
-        ("{method: get, path: x, integration: lambda}", "only the lambda-proxy integration"),
-        ("{path: x}", "an http event needs a method and a path"),
+        ("{method: get, path: x, integration: lambda}", "integration 'lambda' is not reproduced locally"),
+        ("{path: x}", "no method"),
     ],
 )
 def test_what_cannot_be_reproduced_is_refused_by_place(
     tmp_path: Path, event: str, message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=rf"functions\.f\.events\[0\]: {message}"):
+    with pytest.raises(ConfigError, match=rf"functions\.f\.events\[0\] \(http\): {message}"):
         load(tmp_path, f"      - http: {event}\n")
