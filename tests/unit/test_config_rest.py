@@ -9,7 +9,10 @@ import pytest
 from infra.config import ConfigError, load_service
 from infra.service import ServiceSpec
 
-HEAD = "service: s\nprovider: {name: aws, runtime: python3.12}\nfunctions:\n  f:\n    handler: h.f\n    events:\n"
+HEAD = (
+    "service: s\nprovider: {name: aws, runtime: python3.12}\n"
+    "functions:\n  f:\n    handler: h.f\n    events:\n"
+)
 
 
 def load(tmp_path: Path, events: str) -> ServiceSpec:
@@ -31,7 +34,7 @@ def test_both_forms_of_an_http_event(tmp_path: Path) -> None:
     ("event", "message"),
     [
         ("{method: get, path: x, authorizer: auth}", "REST API authorizers are not reproduced"),
-        ("{method: get, path: x, integration: lambda}", "integration 'lambda' is not reproduced locally"),
+        ("{method: get, path: x, integration: lambda}", "integration 'lambda' is not reproduced"),
         ("{path: x}", "no method"),
     ],
 )

@@ -109,22 +109,6 @@ def run_corpus(moto_server: MotoServer) -> RunCorpus:
     return run
 
 
-# Corpus tests whose service needs another branch of issue 12 (strict: once that work is
-# merged the test passes, and the marker must go).
-NEEDS_CODE_ROOTS = pytest.mark.xfail(
-    reason="waits on i12-runtime: sandboxes rooted at each function's CodeUri",
-    strict=True,
-)
-NEEDS_TLS = pytest.mark.xfail(
-    reason="waits on i12-gateway: https://{domainName}/{stage} on the plain port",
-    strict=True,
-)
-NEEDS_REST = pytest.mark.xfail(
-    reason="waits on i12-gateway: REST `http` routes served under /{stage} as payload 1.0",
-    strict=True,
-)
-
-
 async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
     return await connect(url, open_timeout=scaled(10), ping_interval=None, **kwargs)
 

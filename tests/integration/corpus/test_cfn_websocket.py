@@ -8,12 +8,11 @@ from websockets.exceptions import InvalidStatus
 
 from infra.dynamodb import MotoServer
 from infra.stack import local_stack
-from tests.integration.corpus.conftest import CORPUS, NEEDS_CODE_ROOTS, ask, open_ws
+from tests.integration.corpus.conftest import CORPUS, ask, open_ws
 
 TEMPLATE = CORPUS / "cfn_websocket" / "template.yaml"
 
 
-@NEEDS_CODE_ROOTS
 async def test_the_route_response_carries_the_template_values(moto_server: MotoServer) -> None:
     async with local_stack(TEMPLATE, moto=moto_server) as stack:
         assert stack.stage == "production"  # the Stage's StageName, a parameter's Default
@@ -26,7 +25,6 @@ async def test_the_route_response_carries_the_template_values(moto_server: MotoS
     assert reply["function"] == "cfn-websocket-echo"
 
 
-@NEEDS_CODE_ROOTS
 async def test_the_request_authorizer_refuses_a_wrong_token(moto_server: MotoServer) -> None:
     async with local_stack(TEMPLATE, moto=moto_server) as stack:
         with pytest.raises(InvalidStatus) as refused:
@@ -34,7 +32,6 @@ async def test_the_request_authorizer_refuses_a_wrong_token(moto_server: MotoSer
         assert refused.value.response.status_code == 403
 
 
-@NEEDS_CODE_ROOTS
 async def test_default_without_a_route_response_sends_nothing(moto_server: MotoServer) -> None:
     async with (
         local_stack(TEMPLATE, moto=moto_server) as stack,

@@ -9,13 +9,11 @@ import json
 from infra.dynamodb import MotoServer
 from infra.stack import local_stack
 from tests.conftest import scaled
-from tests.integration.corpus.conftest import CORPUS, NEEDS_CODE_ROOTS, NEEDS_TLS, open_ws
+from tests.integration.corpus.conftest import CORPUS, open_ws
 
 TEMPLATE = CORPUS / "sam_chat" / "template.yaml"
 
 
-@NEEDS_CODE_ROOTS
-@NEEDS_TLS
 async def test_a_message_reaches_every_connection(moto_server: MotoServer) -> None:
     async with local_stack(TEMPLATE.parent, moto=moto_server) as stack:
         assert stack.stage == "Prod"
@@ -25,8 +23,6 @@ async def test_a_message_reaches_every_connection(moto_server: MotoServer) -> No
     assert got == ["hello all", "hello all"]
 
 
-@NEEDS_CODE_ROOTS
-@NEEDS_TLS
 async def test_a_gone_connection_is_deleted_by_the_sender(moto_server: MotoServer) -> None:
     async with local_stack(TEMPLATE, moto=moto_server) as stack:
         async with await open_ws(stack.ws_url) as alice:

@@ -6,7 +6,7 @@ import asyncio
 
 from infra.dynamodb import MotoServer
 from infra.stack import local_stack
-from tests.integration.corpus.conftest import CORPUS, NEEDS_REST, ask, http_get, open_ws
+from tests.integration.corpus.conftest import CORPUS, ask, http_get, open_ws
 
 SERVICE = CORPUS / "sls_short_tags" / "serverless.yml"
 
@@ -49,7 +49,6 @@ async def test_the_schedule_event_is_listed_as_ignored(moto_server: MotoServer) 
         )
 
 
-@NEEDS_REST
 async def test_the_rest_route_answers_under_the_stage(moto_server: MotoServer) -> None:
     async with local_stack(SERVICE, moto=moto_server) as stack:
         status, body = await asyncio.to_thread(http_get, f"{stack.http_url}/dev/hello/ada")
