@@ -323,8 +323,6 @@ class _ServerlessReader:
         )
         custom = doc.get("custom")
         self.custom: Mapping[str, Any] = custom if isinstance(custom, Mapping) else {}
-        local = r.resolve(self.custom.get("local", {}), "custom.local")
-        self.local = _mapping(local or {}, "custom.local")
         self.resources = LocalResources(service, stage, r.region, stack_name)
         cfn = self._cloudformation_sections()
         self.intrinsics = Intrinsics(
@@ -335,6 +333,11 @@ class _ServerlessReader:
         )
         raw_functions = _mapping(doc.get("functions") or {}, "functions")
         self._declare_resources(cfn["Resources"], raw_functions)
+        # custom.local (harness settings): local values like everything else, intrinsic
+        # functions included, since only the harness reads it.
+        self.local = _mapping(
+            self.value(self.custom.get("local") or {}, "custom.local"), "custom.local"
+        )
 
         functions: dict[str, FunctionSpec] = {}
         ws_events: list[tuple[str, Mapping[str, Any], str]] = []
@@ -380,12 +383,14 @@ class _ServerlessReader:
 
         http_api = _mapping(r.resolve(provider.get("httpApi") or {}, "provider.httpApi"), "httpApi")
         self._unread_keys(http_api, "provider.httpApi.", _HTTP_API_READ, _HTTP_API_DEPLOY_ONLY)
-        http_authorizers = _http_authorizers(http_api, functions)
+        http_authorizers = _http_authorizers(http_api, functions, self.note)
         payload = scalar_str(http_api.get("payload", "2.0"))
         if payload not in ("1.0", "2.0"):
             raise ConfigError(f"provider.httpApi.payload: {payload!r} is not 1.0 or 2.0")
         http_routes = tuple(
-            _http_route(fn_name, r.resolve(body, where), http_authorizers, payload, where)
+            _http_route(
+                fn_name, r.resolve(body, where), http_authorizers, payload, where, self.note
+            )
             if kind == "httpApi"
             else self._rest_route(fn_name, r.resolve(body, where), where)
             for fn_name, body, kind, where in http_events
@@ -773,14 +778,21 @@ def _websocket_authorizer(
 
 
 def _http_authorizers(
-    http_api: Mapping[str, Any], functions: Mapping[str, FunctionSpec]
+    http_api: Mapping[str, Any], functions: Mapping[str, FunctionSpec], note: Callable[[str], None]
 ) -> dict[str, HttpAuthorizer]:
     out: dict[str, HttpAuthorizer] = {}
     for name, body in (http_api.get("authorizers") or {}).items():
         where = f"provider.httpApi.authorizers.{name}"
         auth = _mapping(body, where)
         if auth.get("type") != "request":
-            continue  # JWT authorizers: a route using one is refused (_http_route)
+            # JWT authorizers check tokens against the issuer's keys, which a local run
+            # cannot reach: a route using one is refused (_http_route), the rest is noted.
+            kind = scalar_str(auth.get("type") or "jwt")
+            note(
+                f"{where} ({kind}): not reproduced locally; "
+                "an httpApi route that uses it is refused"
+            )
+            continue
         function = str(auth.get("functionName"))
         if function not in functions:
             raise ConfigError(f"{where}: functionName {function!r} is not a function here")
@@ -803,6 +815,7 @@ def _http_route(
     authorizers: Mapping[str, HttpAuthorizer],
     payload_version: str,
     where: str,
+    note: Callable[[str], None],
 ) -> HttpRoute:
     where = f"{where} (httpApi)"
     authorizer: HttpAuthorizer | None = None
@@ -814,9 +827,17 @@ def _http_route(
         event = _mapping(body, where)
         method = str(event.get("method", "*"))
         path = str(event.get("path", "*"))
+        for key in event:
+            if key not in ("method", "path", "authorizer"):
+                note(f"{where}.{key}: not reproduced locally")
         raw_auth = event.get("authorizer")
         if raw_auth is not None:
             name = raw_auth if isinstance(raw_auth, str) else _mapping(raw_auth, where).get("name")
+            if isinstance(raw_auth, Mapping) and str(raw_auth.get("type", "")).lower() == "aws_iam":
+                raise ConfigError(
+                    f"{where}: IAM authorization is not reproduced locally; without it every "
+                    "request would reach the function"
+                )
             if not isinstance(name, str) or name not in authorizers:
                 raise ConfigError(
                     f"{where}: authorizer {name!r} is not a request authorizer declared "

@@ -15,7 +15,8 @@
 Generated secrets stand for environment variables while the service file is resolved
 (`${env:APP_SECRET}`) and supply the SSM parameters named by `*_PARAM` variables; they
 never reach the sandboxes' environment (on AWS they would not be there either).
-The block is read as written, before variables are resolved: its values are literals.
+The block is resolved with the rest of the file (`${self:...}`, `${opt:stage}`, short
+tags): `load` reads the definition and its settings together.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,15 @@ from typing import Any
 import jwt
 import yaml
 
-from infra.config import ConfigError
+from infra.config import ConfigError, find_definition, load_service
+from infra.service import ServiceSpec
 
 RANDOM = "random"
 
 
 class _TolerantLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags read as plain values (only custom.local,
-    which holds none, is used)."""
+    """YAML with CloudFormation's short tags read as plain values: only the names under
+    custom.local.secrets are taken from it, before the file is resolved."""
 
 
 def _untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
@@ -67,18 +69,6 @@ class LocalSettings:
     secrets_file: Path | None = None
     dev_token: DevToken | None = None
     banner: tuple[str, ...] = ()
-
-    @classmethod
-    def read(cls, service_file: Path) -> LocalSettings:
-        """`custom.local` of `service_file` (empty settings when there is none)."""
-        path = Path(service_file).resolve()
-        try:
-            doc = yaml.load(path.read_text(), Loader=_TolerantLoader)
-        except (OSError, yaml.YAMLError):
-            doc = None  # the service loader reports what is wrong with the file
-        custom = doc.get("custom") if isinstance(doc, Mapping) else None
-        local = custom.get("local") if isinstance(custom, Mapping) else None
-        return cls.parse(local if isinstance(local, Mapping) else {}, path.parent)
 
     @classmethod
     def parse(cls, local: Mapping[str, Any], base_dir: Path) -> LocalSettings:
@@ -119,17 +109,7 @@ class LocalSettings:
     ) -> tuple[dict[str, str], set[str]]:
         """The value of each declared secret: `given`, else the environment's, else a
         fresh random one. Returns the values and the names generated this run."""
-        env = os.environ if env is None else env
-        given = given or {}
-        values: dict[str, str] = {}
-        generated: set[str] = set()
-        for name in self.secrets:
-            value = given.get(name) or env.get(name)
-            if not value:
-                value = secrets.token_urlsafe(32)
-                generated.add(name)
-            values[name] = value
-        return values, generated
+        return _secret_values(self.secrets, given, env)
 
     def mint_dev_token(self, values: Mapping[str, str]) -> str | None:
         """The banner's ready-to-use token, signed with its secret (HS256)."""
@@ -150,3 +130,69 @@ class LocalSettings:
             os.fchmod(f.fileno(), 0o600)
             f.write("".join(f"{name}={values[name]}\n" for name in sorted(names)))
         return path
+
+
+@dataclass(frozen=True)
+class LoadedService:
+    """A definition read for a local run: the spec, its settings and this run's secrets."""
+
+    path: Path
+    spec: ServiceSpec
+    settings: LocalSettings
+    secrets: Mapping[str, str]
+    generated: frozenset[str]
+
+
+def load(
+    path: Path,
+    stage: str | None = None,
+    region: str | None = None,
+    *,
+    given: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> LoadedService:
+    """Read the definition at `path` (`infra.config.load_service`) with its `custom.local`
+    settings, resolved like the rest of the file. The secrets stand for variables of that
+    same file, so their names are first read as written; when they come from variables
+    themselves, the file is read again with the names they resolve to."""
+    env = os.environ if env is None else env
+    path = find_definition(Path(path)).resolve()
+    names = _declared_secret_names(path)
+    for _ in range(2):
+        values, generated = _secret_values(names, given, env)
+        spec = load_service(path, stage, region, env={**env, **values}, parameter_values=values)
+        settings = LocalSettings.parse(spec.local, spec.base_dir or path.parent)
+        if set(settings.secrets) == set(names):
+            break
+        names = set(settings.secrets)
+    else:
+        raise ConfigError("custom.local.secrets: the names do not settle when resolved")
+    return LoadedService(path, spec, settings, values, frozenset(generated))
+
+
+def _declared_secret_names(path: Path) -> set[str]:
+    """The names under custom.local.secrets as written (none when not a literal mapping)."""
+    try:
+        doc = yaml.load(path.read_text(), Loader=_TolerantLoader)
+    except (OSError, yaml.YAMLError):
+        return set()  # the service loader reports what is wrong with the file
+    custom = doc.get("custom") if isinstance(doc, Mapping) else None
+    local = custom.get("local") if isinstance(custom, Mapping) else None
+    declared = local.get("secrets") if isinstance(local, Mapping) else None
+    return {str(name) for name in declared} if isinstance(declared, Mapping) else set()
+
+
+def _secret_values(
+    names: Iterable[str], given: Mapping[str, str] | None, env: Mapping[str, str] | None
+) -> tuple[dict[str, str], set[str]]:
+    env = os.environ if env is None else env
+    given = given or {}
+    values: dict[str, str] = {}
+    generated: set[str] = set()
+    for name in names:
+        value = given.get(name) or env.get(name)
+        if not value:
+            value = secrets.token_urlsafe(32)
+            generated.add(name)
+        values[name] = value
+    return values, generated

@@ -21,9 +21,8 @@ from typing import Any
 
 from infra.awslambda.logs import LogSink, ReportSink, print_log
 from infra.awslambda.runtime import DEFAULT_CONCURRENCY, DEFAULT_IDLE_S, LambdaRuntime
-from infra.config import find_definition, load_service
 from infra.dynamodb import MotoServer, provision, start_moto
-from infra.local_settings import LocalSettings
+from infra.local_settings import LocalSettings, load
 from infra.service import ServiceSpec
 from infra.tls import CertFiles, ca_bundle, host_names, local_certificate
 
@@ -142,7 +141,9 @@ async def local_stack(
     from infra.apigateway.server import GatewayOptions, GatewayServer
     from infra.awslambda.invoke_api import InvokeApi
 
-    service, settings, (secret_values, generated), spec = _load(service, stage, region, secrets)
+    loaded = await asyncio.to_thread(load, service, stage, region, given=secrets)
+    service, settings, spec = loaded.path, loaded.settings, loaded.spec
+    secret_values, generated = dict(loaded.secrets), loaded.generated
     if cert is None:
         cert = await asyncio.to_thread(local_certificate, host_names(host), cert_dir)
     bundle = await asyncio.to_thread(ca_bundle, cert, cert_dir)
@@ -218,18 +219,6 @@ async def local_stack(
             runtime.warm(sandboxes=int(warm)) if warm else runtime.prepare(),
         )
         yield stack
-
-
-def _load(
-    service: Path, stage: str | None, region: str | None, given: Mapping[str, str] | None
-) -> tuple[Path, LocalSettings, tuple[dict[str, str], set[str]], ServiceSpec]:
-    """The service file read with its local secrets (given, from the environment or new)."""
-    service = find_definition(Path(service)).resolve()
-    settings = LocalSettings.read(service)
-    values, generated = settings.secret_values(given)
-    env = {**os.environ, **values}
-    spec = load_service(service, stage, region, env=env, parameter_values=values)
-    return service, settings, (values, generated), spec
 
 
 def _passthrough_credentials() -> Mapping[str, str] | None:

@@ -8,8 +8,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from infra.__main__ import banner, parse_args
-from infra.config import load_service
-from infra.local_settings import LocalSettings
+from infra.local_settings import load
 from infra.stack import LocalStack
 from infra.tls import CertFiles
 
@@ -18,8 +17,8 @@ ECHO = REPO / "tests" / "echo_service" / "serverless.yml"
 
 
 def stack_for(service: Path, **overrides: Any) -> LocalStack:
-    spec = load_service(service, "dev", env={}, parameter_values={"CHAT_JWT_SECRET": "s"})
-    settings = LocalSettings.read(service)
+    loaded = load(service, "dev", given={"CHAT_JWT_SECRET": "s"}, env={})
+    spec, settings = loaded.spec, loaded.settings
     gateway = SimpleNamespace(options=SimpleNamespace(static_dir=settings.web))
     fields: dict[str, Any] = {
         "spec": spec,

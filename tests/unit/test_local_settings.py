@@ -9,19 +9,26 @@ import jwt
 import pytest
 
 from infra.config import ConfigError
-from infra.local_settings import LocalSettings
+from infra.local_settings import LocalSettings, load
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+HEAD = "service: s\nprovider: {name: aws, runtime: python3.12}\n"
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "serverless.yml"
-    path.write_text(text)
+    path.write_text(text.replace("service: s\n", HEAD, 1))
     return path
 
 
+def settings_of(path: Path) -> LocalSettings:
+    return load(path, env={}).settings
+
+
 def test_wschat_declares_its_local_settings() -> None:
-    settings = LocalSettings.read(REPO / "serverless.yml")
+    settings = settings_of(REPO / "serverless.yml")
     assert settings.web == REPO / "client" / "web"
     assert settings.secrets == {"CHAT_JWT_SECRET": "random"}
     assert settings.dev_token is not None and settings.dev_token.secret_env == "CHAT_JWT_SECRET"
@@ -29,7 +36,7 @@ def test_wschat_declares_its_local_settings() -> None:
 
 
 def test_a_service_without_the_block_asks_for_nothing() -> None:
-    settings = LocalSettings.read(REPO / "tests" / "echo_service" / "serverless.yml")
+    settings = settings_of(REPO / "tests" / "echo_service" / "serverless.yml")
     assert (settings.web, settings.secrets, settings.dev_token, settings.banner) == (
         None,
         {},
@@ -42,7 +49,7 @@ def test_secrets_are_given_else_from_the_environment_else_new_each_run(tmp_path:
     path = write(
         tmp_path, "service: s\ncustom:\n  local:\n    secrets: {A: random, B: random, C: random}\n"
     )
-    settings = LocalSettings.read(path)
+    settings = settings_of(path)
     values, generated = settings.secret_values({"A": "given"}, env={"B": "from-env"})
     assert (values["A"], values["B"], generated) == ("given", "from-env", {"C"})
     again, _ = settings.secret_values({"A": "given"}, env={"B": "from-env"})
@@ -55,7 +62,7 @@ def test_dev_token_is_signed_with_its_secret(tmp_path: Path) -> None:
         "service: s\ncustom:\n  local:\n    secrets: {K: random}\n"
         "    devToken: {secretEnv: K, claims: {sub: dev}, ttlSeconds: 60}\n",
     )
-    settings = LocalSettings.read(path)
+    settings = settings_of(path)
     values, _ = settings.secret_values(env={})
     token = settings.mint_dev_token(values)
     assert token is not None
@@ -68,7 +75,7 @@ def test_generated_secrets_are_written_for_local_tools_only_when_made_up(tmp_pat
         tmp_path,
         "service: s\ncustom:\n  local:\n    secrets: {K: random}\n    secretsFile: .local/s.env\n",
     )
-    settings = LocalSettings.read(path)
+    settings = settings_of(path)
     values, generated = settings.secret_values(env={"K": "mine"})
     assert settings.write_secrets(values, generated) is None  # given: nothing to share
     values, generated = settings.secret_values(env={})
@@ -84,7 +91,7 @@ def test_short_tags_elsewhere_in_the_file_do_not_hide_the_block(tmp_path: Path) 
         "service: s\nprovider:\n  environment:\n    T: !Ref Table\n"
         "custom:\n  local:\n    web: site\n",
     )
-    assert LocalSettings.read(path).web == (tmp_path / "site").resolve()
+    assert settings_of(path).web == (tmp_path / "site").resolve()
 
 
 @pytest.mark.parametrize(
@@ -99,4 +106,37 @@ def test_short_tags_elsewhere_in_the_file_do_not_hide_the_block(tmp_path: Path) 
 def test_malformed_blocks_are_refused_by_name(tmp_path: Path, block: str) -> None:
     path = write(tmp_path, f"service: s\ncustom:\n  local:\n    {block}\n")
     with pytest.raises(ConfigError, match=r"custom\.local\."):
-        LocalSettings.read(path)
+        settings_of(path)
+
+
+def test_the_block_is_resolved_like_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service: s\ncustom:\n  site: public\n  secretName: TOKEN_KEY\n"
+        "  local:\n    web: ${self:custom.site}\n    secretsFile: .local/${sls:stage}.env\n"
+        "    secrets: {'${self:custom.secretName}': random}\n"
+        "    devToken: {secretEnv: '${self:custom.secretName}', claims: {sub: dev}}\n"
+        "    banner: [!Join [' ', [stage, '${sls:stage}']]]\n",
+    )
+    loaded = load(path, "qa", env={})
+    settings = loaded.settings
+    assert settings.web == (tmp_path / "public").resolve()
+    assert settings.secrets_file == tmp_path / ".local" / "qa.env"
+    assert settings.banner == ("stage qa",)
+    # A secret whose name comes from a variable is made up like a literal one.
+    assert set(loaded.secrets) == {"TOKEN_KEY"} and loaded.generated == {"TOKEN_KEY"}
+    token = settings.mint_dev_token(loaded.secrets)
+    assert token is not None
+    assert jwt.decode(token, loaded.secrets["TOKEN_KEY"], algorithms=["HS256"])["sub"] == "dev"
+
+
+def test_generated_secrets_stand_for_the_file_variables(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service: s\nprovider:\n  runtime: python3.12\n  environment: {K_PARAM: /s/k}\n"
+        "custom:\n  local:\n    secrets: {K: random}\n"
+        "functions:\n  f:\n    handler: h.f\n    environment: {SEEN: '${env:K}'}\n",
+    )
+    loaded = load(path, env={})
+    assert loaded.spec.functions["f"].environment["SEEN"] == loaded.secrets["K"]
+    assert loaded.spec.parameters == {"/s/k": loaded.secrets["K"]}

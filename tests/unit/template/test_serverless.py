@@ -258,6 +258,58 @@ def test_http_api_payload_version(tmp_path: Path) -> None:
     assert spec.http_routes[0].payload_version == "1.0"
 
 
+def test_http_api_authorizers_and_keys_not_reproduced_are_listed(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        HEAD
+        + """
+          httpApi:
+            cors: true
+            authorizers:
+              cognito:
+                type: jwt
+                identitySource: $request.header.Authorization
+                issuerUrl: https://cognito-idp.us-east-1.amazonaws.com/pool
+                audience: [client]
+        functions:
+          f:
+            handler: h.f
+            events:
+              - httpApi: {method: get, path: /a, cors: true, swaggerTags: [x]}
+              - http: {method: get, path: b, cors: true}
+        """,
+    )
+    assert set(spec.ignored) == {
+        "provider.httpApi.cors: not reproduced locally",
+        "provider.httpApi.authorizers.cognito (jwt): not reproduced locally; "
+        "an httpApi route that uses it is refused",
+        "functions.f.events[0] (httpApi).cors: not reproduced locally",
+        "functions.f.events[0] (httpApi).swaggerTags: not reproduced locally",
+        "functions.f.events[1] (http).cors: OPTIONS preflight answers are not reproduced locally",
+    }
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "message"),
+    [
+        ("{name: cognito, scopes: [read]}", "authorizer 'cognito' is not a request authorizer"),
+        ("{type: aws_iam}", "IAM authorization is not reproduced locally"),
+    ],
+)
+def test_http_api_routes_behind_jwt_or_iam_are_refused(
+    tmp_path: Path, authorizer: str, message: str
+) -> None:
+    body = (
+        HEAD
+        + "  httpApi:\n    authorizers:\n"
+        + "      cognito: {type: jwt, issuerUrl: 'https://x', audience: [a]}\n"
+        + "functions:\n  f: {handler: h.f, events: [{httpApi: {method: get, path: /a, "
+        + f"authorizer: {authorizer}}}}}]}}\n"
+    )
+    with pytest.raises(ConfigError, match=rf"functions\.f\.events\[0\] \(httpApi\): {message}"):
+        load(tmp_path, body)
+
+
 def test_what_is_not_reproduced_is_listed(tmp_path: Path) -> None:
     spec = load(
         tmp_path,
