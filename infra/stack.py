@@ -138,14 +138,18 @@ async def local_stack(
     editing the file). Other keyword arguments are `GatewayOptions` fields
     (idle_timeout_s, gone_rate, static_dir, ...).
     """
+    from infra.apigateway.ids import api_id_for, execute_api_host
     from infra.apigateway.server import GatewayOptions, GatewayServer
     from infra.awslambda.invoke_api import InvokeApi
 
     loaded = await asyncio.to_thread(load, service, stage, region, given=secrets)
     service, settings, spec = loaded.path, loaded.settings, loaded.spec
     secret_values, generated = dict(loaded.secrets), loaded.generated
+    # The API's AWS host name too: sandboxes resolve it to the gateway (infra.awslambda).
+    api_host = execute_api_host(api_id_for(spec.service, spec.stage), spec.region)
     if cert is None:
-        cert = await asyncio.to_thread(local_certificate, host_names(host), cert_dir)
+        names = [*host_names(host), api_host]
+        cert = await asyncio.to_thread(local_certificate, names, cert_dir)
     bundle = await asyncio.to_thread(ca_bundle, cert, cert_dir)
     async with contextlib.AsyncExitStack() as exits:
         if moto is None:
@@ -207,6 +211,9 @@ async def local_stack(
         )
         # Functions that invoke others (the chat's large fan-outs) reach the Invoke API.
         runtime.environment["AWS_ENDPOINT_URL_LAMBDA"] = gateway.base_url
+        # https://{apiId}.execute-api.{region}.amazonaws.com/{stage}, as templates build
+        # it, is this gateway in every sandbox (its TLS side serves that name too).
+        runtime.hosts[api_host] = (_reachable(host), gateway.port)
         # Packaging (pip installs the first time) and cold starts overlap table creation.
         await asyncio.gather(
             asyncio.to_thread(
@@ -219,6 +226,11 @@ async def local_stack(
             runtime.warm(sandboxes=int(warm)) if warm else runtime.prepare(),
         )
         yield stack
+
+
+def _reachable(bind_host: str) -> str:
+    """The address a local client uses for a server bound to `bind_host`."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(bind_host, bind_host)
 
 
 def _passthrough_credentials() -> Mapping[str, str] | None:

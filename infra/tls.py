@@ -7,7 +7,9 @@ roots), so a handler that builds `https://{domainName}/{stage}` as AWS's guide d
 reaches the local Management API. Clients outside trust it with their `--ca` option.
 
 The CA's private key never leaves the cache directory (mode 0600); only certificates
-for loopback, this host's names and its addresses are issued.
+for loopback, this host's names and addresses, and the service's own API host name
+(`{apiId}.execute-api.{region}.amazonaws.com`, which the sandboxes resolve to the
+gateway) are issued, never a wildcard.
 """
 
 from __future__ import annotations

@@ -30,3 +30,8 @@ def api_id_for(service: str, stage: str) -> str:
     digest = hashlib.sha256(f"{service}/{stage}".encode()).digest()
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(alphabet[b % len(alphabet)] for b in digest[:10])
+
+
+def execute_api_host(api_id: str, region: str) -> str:
+    """The API's default host name on AWS (its invoke URL's and `ApiEndpoint`'s)."""
+    return f"{api_id}.execute-api.{region}.amazonaws.com"

@@ -173,7 +173,9 @@ class LambdaRuntime:
     """Runs the functions of `spec` as the Lambda service would (an `Invoker`).
 
     `environment` is added to every function's environment (endpoint overrides, CA
-    bundle); it may be updated until a function's first sandbox starts. `root` is the
+    bundle) and `hosts` maps host names to the local gateway in every sandbox (the
+    service's `{apiId}.execute-api.{region}.amazonaws.com`); both may be updated until a
+    function's first sandbox starts. `root` is the
     code root of functions that declare none (the service's directory). `idle_s`: how
     long an idle sandbox lives (None: until `close`). `log` receives each line of every
     function's log stream; `report` one `InvocationReport` per invocation.
@@ -201,6 +203,7 @@ class LambdaRuntime:
         self.spec = spec
         self.root = Path(root).resolve()
         self.environment: dict[str, str] = dict(environment or {})
+        self.hosts: dict[str, tuple[str, int]] = {}
         self.credentials = dict(
             credentials
             or {
@@ -413,6 +416,7 @@ class LambdaRuntime:
                 self.function_arn(fn),
                 self.sandbox_environment(fn),
                 lambda line: self.log(fn.name, line),
+                self.hosts,
             )
         except OSError as exc:  # the interpreter went away, the task root was deleted, ...
             return Invocation(

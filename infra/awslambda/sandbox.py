@@ -92,12 +92,15 @@ async def spawn(
     function_arn: str,
     env: Mapping[str, str],
     log: LineSink,
+    hosts: Mapping[str, tuple[str, int]] | None = None,
 ) -> Sandbox:
-    """Start a bootstrap process; it is ready when its first reply says so."""
+    """Start a bootstrap process; it is ready when its first reply says so. `hosts`:
+    host names that stand for the local gateway (name -> address, port)."""
     setup = {
         "functionArn": function_arn,
         "front": [str(p) for p in package.front],
         "back": [str(p) for p in package.back],
+        "hosts": {name: list(target) for name, target in (hosts or {}).items()},
     }
     proc = await asyncio.create_subprocess_exec(
         interp.executable,

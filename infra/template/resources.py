@@ -69,7 +69,9 @@ def layer_arn(region: str, name: str, version: int = 1) -> str:
 
 def api_endpoint(scheme: str, api: str, region: str) -> str:
     """An API's `ApiEndpoint` attribute, as AWS gives it."""
-    return f"{scheme}://{api}.execute-api.{region}.amazonaws.com"
+    from infra.apigateway.ids import execute_api_host
+
+    return f"{scheme}://{execute_api_host(api, region)}"
 
 
 class LocalResources:

@@ -5,7 +5,8 @@ harness is importable from here, and it must run on every Python a Lambda runtim
 (3.7 and later): no syntax or library newer than that.
 
 SETUP is a JSON object: the function's ARN, the `sys.path` entries that go before the
-standard library (code root, requirements, layers) and after it (the runtime's boto3).
+standard library (code root, requirements, layers) and after it (the runtime's boto3),
+and the host names that stand for the local gateway (`hosts`: name -> [address, port]).
 The interpreter starts isolated (`-I`: no environment variables of its own, no user
 site) and without `site` (`-S`: not even the interpreter's own site-packages), so the
 handler sees exactly that path, as on AWS.
@@ -28,6 +29,7 @@ import logging
 import math
 import os
 import resource
+import socket
 import sys
 import time
 import traceback
@@ -40,6 +42,8 @@ if TYPE_CHECKING:  # collections.abc.Callable[...] needs 3.9 at run time
 
 # botocore reads AWS_ENDPOINT_URL_<SERVICE> itself from this release on.
 _ENDPOINT_VARIABLES_SINCE = (1, 31)
+# Host names of AWS's public endpoints (service endpoints, dual-stack ones, function URLs).
+_AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".on.aws")
 
 
 class CognitoIdentity:
@@ -144,6 +148,74 @@ def _configured_endpoint(session: Any, service_name: str) -> str | None:
         service_id = service_name
     variable = "AWS_ENDPOINT_URL_" + service_id.replace(" ", "_").replace("-", "_").upper()
     return os.environ.get(variable) or os.environ.get("AWS_ENDPOINT_URL")
+
+
+# -- the network a sandbox sees -------------------------------------------------------------
+
+
+class _LocalNetwork:
+    """Name resolution as a local run needs it, for every HTTP client the handler uses.
+
+    The service's own API host names (`{apiId}.execute-api.{region}.amazonaws.com`, as
+    templates build them with `!Sub`/`ApiEndpoint`) are the local gateway, whatever
+    port the URL names (it serves plain and TLS on one port, with a certificate for
+    those names that AWS_CA_BUNDLE trusts). Any other AWS host name does not resolve,
+    unless an AWS_ENDPOINT_URL variable names it: a call to a service the harness does
+    not emulate fails here, with a line in the function's log, and never reaches AWS.
+    """
+
+    def __init__(self, aliases: dict[str, Any], allowed: set[str]) -> None:
+        self.aliases = {name.lower(): (str(a), int(p)) for name, (a, p) in aliases.items()}
+        self.allowed = allowed
+        self.refused: set[str] = set()
+        self.getaddrinfo = socket.getaddrinfo
+        self.gethostbyname = socket.gethostbyname
+
+    def install(self) -> None:
+        socket.getaddrinfo = self._getaddrinfo
+        socket.gethostbyname = self._gethostbyname
+
+    def _target(self, host: Any) -> Any:
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+        if not isinstance(name, str):
+            return None
+        key = name.lower().rstrip(".")
+        alias = self.aliases.get(key)
+        if alias is not None:
+            return alias
+        if key in self.allowed or not (key.endswith(_AWS_DOMAINS) or key == "amazonaws.com"):
+            return None
+        if key not in self.refused:
+            self.refused.add(key)
+            sys.stderr.write(
+                f"[ERROR] {name}: an AWS endpoint the local harness does not serve; a "
+                "local sandbox never reaches real AWS (set AWS_ENDPOINT_URL_<SERVICE> to "
+                "a local emulator of that service)\n"
+            )
+        raise socket.gaierror(socket.EAI_NONAME, f"{name} is not served locally")
+
+    def _getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        target = self._target(host)
+        if target is not None:
+            host, port = target
+        return self.getaddrinfo(host, port, *args, **kwargs)
+
+    def _gethostbyname(self, host: str) -> str:
+        target = self._target(host)
+        return self.gethostbyname(target[0] if target is not None else host)
+
+
+def _configured_hosts() -> set[str]:
+    """The hosts AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> name (before user code)."""
+    from urllib.parse import urlsplit
+
+    hosts = set()
+    for name, value in os.environ.items():
+        if name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_"):
+            host = urlsplit(value).hostname
+            if host:
+                hosts.add(host.lower())
+    return hosts
 
 
 # -- the handler ----------------------------------------------------------------------------
@@ -284,6 +356,7 @@ def main(argv: list[str]) -> int:
     sys.path.extend([*(str(p) for p in setup["back"]), runtime_dir])
     sys.argv = [argv[0]]
     sys.meta_path.insert(0, _BotocoreEndpoints())
+    _LocalNetwork(setup.get("hosts") or {}, _configured_hosts()).install()
     _install_root_log_handler()
 
     try:

@@ -89,13 +89,13 @@ RunCorpus = Callable[[str], contextlib.AbstractAsyncContextManager[Running]]
 @pytest.fixture
 def run_corpus(moto_server: MotoServer) -> RunCorpus:
     """`async with run_corpus("sdk_chat") as svc:` — tests/corpus/sdk_chat, started as
-    `python -m infra --service tests/corpus/sdk_chat/serverless.yml` would start it."""
+    `python -m infra --service tests/corpus/sdk_chat` would start it."""
 
     @contextlib.asynccontextmanager
     async def run(name: str) -> AsyncIterator[Running]:
         logs: list[str] = []
         async with local_stack(
-            CORPUS / name / "serverless.yml",
+            CORPUS / name,  # its serverless.yml, else its template.yaml
             moto=moto_server,
             log=lambda function, line: logs.append(f"{function} | {line}"),
         ) as stack:
