@@ -83,12 +83,11 @@ _TOP_DEPLOY_ONLY = {
     "deprecationNotificationMode",
     "disabledDeprecations",
     "unresolvedVariablesNotificationMode",
-    "package",
     "outputs",
     "license",
 }
 _TOP_READ = {"service", "provider", "functions", "resources", "custom", "plugins", "layers"}
-_TOP_READ |= {"params", "stages", "useDotenv"}
+_TOP_READ |= {"params", "stages", "useDotenv", "package"}
 _PROVIDER_READ = {
     "name",
     "runtime",
@@ -156,6 +155,7 @@ _FUNCTION_READ = {
     "reservedConcurrency",
     "architecture",
     "module",
+    "package",
 }
 _FUNCTION_DEPLOY_ONLY = {
     "description",
@@ -164,7 +164,6 @@ _FUNCTION_DEPLOY_ONLY = {
     "iamRoleStatementsName",
     "iamRoleStatementsInherit",
     "tags",
-    "package",
     "logRetentionInDays",
     "logDataProtectionPolicy",
     "disableLogs",
@@ -185,6 +184,18 @@ _PLUGINS_REPRODUCED = {
     "serverless-deployment-bucket": "",
 }
 _PSEUDO_SYNTAX = re.compile(r"#\{([^}]*)\}")
+# What the Framework leaves out of every package (package-service.js), before the
+# service's own package.patterns.
+_PACKAGE_DEFAULT_EXCLUDES = (
+    ".git/**",
+    ".gitignore",
+    ".DS_Store",
+    "npm-debug.log",
+    "yarn-*.log",
+    ".serverless/**",
+    ".serverless_plugins/**",
+)
+_PACKAGE_READ = {"patterns", "individually", "artifact", "excludeDevDependencies", "disable"}
 
 
 # -- the entry points --------------------------------------------------------------------
@@ -313,6 +324,7 @@ class _ServerlessReader:
         self.service = service = scalar_str(r.resolve(service, "service"))
         self.stage = stage
         self.plugins = self._plugins()
+        self.package = self._service_package()
         self._unread_keys(doc, "", _TOP_READ, _TOP_DEPLOY_ONLY)
         self._unread_keys(provider, "provider.", _PROVIDER_READ, _PROVIDER_DEPLOY_ONLY)
         if doc.get("useDotenv"):
@@ -517,6 +529,11 @@ class _ServerlessReader:
             source.get("layers") if "layers" in source else provider.get("layers"),
             f"{where}.layers" if "layers" in source else "provider.layers",
         )
+        patterns: tuple[str, ...] = ()
+        if module is None:  # serverless-python-requirements packages a module by itself
+            artifact, patterns = self._function_package(fn.get("package"), where)
+            if artifact is not None:
+                code_root, requirements = artifact, None
         deployed = fn.get("name")
         spec = FunctionSpec(
             name=name,
@@ -527,12 +544,85 @@ class _ServerlessReader:
             reserved_concurrency=int(reserved) if reserved is not None else None,
             runtime=runtime,
             code_root=code_root,
+            package_patterns=patterns,
             requirements=requirements,
             layers=layers,
             deployed_name=self.intrinsics.string(deployed, f"{where}.name") if deployed else None,
             architecture=architecture,
         )
         return spec, list(fn.get("events") or [])
+
+    # -- packages ----------------------------------------------------------------------
+    def _service_package(self) -> Mapping[str, Any]:
+        package = _mapping(self.r.resolve(self.doc.get("package") or {}, "package"), "package")
+        self._package_keys(package, "package")
+        return package
+
+    def _package_keys(self, package: Mapping[str, Any], where: str) -> None:
+        for key in package:
+            if key in ("include", "exclude"):
+                self.note(
+                    f"{where}.{key}: not read (Framework v3 reads package.patterns only); "
+                    "the package is built without it"
+                )
+            elif key not in _PACKAGE_READ:
+                self.note(f"{where}.{key}: not reproduced locally")
+
+    def _function_package(self, raw: Any, where: str) -> tuple[Path | None, tuple[str, ...]]:
+        """(the prebuilt .zip that is the function's package, or None; the patterns that
+        pick its files from the service directory, empty when it needs none), as the
+        Framework packages a function."""
+        own = _mapping(raw or {}, f"{where}.package")
+        self._package_keys(own, f"{where}.package")
+        service = self.package
+        if own.get("artifact"):
+            return self._artifact(own["artifact"], f"{where}.package.artifact"), ()
+        individually = bool(own.get("individually") or service.get("individually"))
+        if service.get("artifact") and not own.get("individually"):
+            return self._artifact(service["artifact"], "package.artifact"), ()
+        patterns = self._patterns(service.get("patterns"), "package.patterns")
+        own_patterns = self._patterns(own.get("patterns"), f"{where}.package.patterns")
+        if own_patterns and not individually:
+            self.note(
+                f"{where}.package.patterns: not applied, as by the Framework: function "
+                "patterns need package.individually"
+            )
+        elif individually:
+            patterns += own_patterns
+        if not patterns:
+            return None, ()  # the whole directory (what the default excludes drop is no code)
+        return None, (*(f"!{p}" for p in self._default_excludes()), *patterns)
+
+    def _default_excludes(self) -> list[str]:
+        excludes = [*_PACKAGE_DEFAULT_EXCLUDES, self.path.name]
+        plugins = self.doc.get("plugins")
+        if isinstance(plugins, Mapping) and plugins.get("localPath"):
+            excludes.append(scalar_str(self.r.resolve(plugins["localPath"], "plugins")))
+        for name, raw in (self.doc.get("layers") or {}).items():
+            layer = self.r.resolve(raw, f"layers.{name}")
+            if isinstance(layer, Mapping) and layer.get("path") is not None:
+                excludes.append(f"{scalar_str(layer['path']).removeprefix('./').rstrip('/')}/**")
+        if self.doc.get("useDotenv"):
+            excludes.append(".env*")
+        return excludes
+
+    def _patterns(self, raw: Any, where: str) -> tuple[str, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+            raise ConfigError(f"{where}: expected a list of glob patterns")
+        return tuple(raw)
+
+    def _artifact(self, raw: Any, where: str) -> Path:
+        artifact = scalar_str(raw)
+        if artifact.startswith(("s3://", "https://")):
+            raise ConfigError(
+                f"{where}: {artifact} is not a local file; the harness runs local code"
+            )
+        path = (self.base / artifact).resolve()
+        if not path.is_file():
+            raise ConfigError(f"{where}: {path} does not exist (build it first)")
+        return path
 
     def _requirements_file_name(self) -> str:
         options = self.custom.get("pythonRequirements")

@@ -26,9 +26,13 @@ class FunctionSpec:
     reserved_concurrency: int | None = None
     # As declared ("python3.9", ...); the loaders refuse non-python runtimes by function name.
     runtime: str = "python3.12"
-    # The function's task root (/var/task): serverless -> the service dir; SAM -> its CodeUri
-    # dir. None = the service file's dir.
+    # The function's task root (/var/task): serverless -> the service dir (or its
+    # package.artifact .zip); SAM -> its CodeUri dir. None = the service file's dir.
     code_root: Path | None = None
+    # serverless `package.patterns` in the order the Framework applies them (its default
+    # excludes as "!glob" first): the package holds only the files of code_root they keep.
+    # Empty: all of code_root.
+    package_patterns: tuple[str, ...] = ()
     # requirements.txt to install for this function (serverless-python-requirements: the
     # service dir or the function's `module`; SAM: the CodeUri dir), None if none.
     requirements: Path | None = None

@@ -4,7 +4,9 @@ On AWS a Python function sees its code (`/var/task`), its layers (`/opt/python`)
 standard library and the boto3 the runtime ships, in that order, and nothing else. Here
 each of those is a directory:
 
-- the code root: the function's directory, or a .zip of it (unpacked once);
+- the code root: the function's directory, or a .zip of it (unpacked once); when the
+  service's `package.patterns` pick the files of a package, a tree of links to just those
+  files (`package_patterns`), so what the zip on AWS would not hold cannot be imported;
 - each layer: a directory or .zip laid out as `/opt` (`python/` and
   `python/lib/pythonX.Y/site-packages/` go on the path), unpacked once;
 - `requirements.txt`, installed with `pip install --target` into an environment per
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.awslambda import package_patterns
 from infra.awslambda.interpreters import Interpreter
 from infra.config import ConfigError
 from infra.service import FunctionSpec
@@ -78,7 +81,10 @@ class PackageCache:
     async def package(self, fn: FunctionSpec, default_root: Path, interp: Interpreter) -> Package:
         where = f"functions.{fn.name}"
         code = Path(fn.code_root) if fn.code_root is not None else default_root
-        task_root = await self._dir_or_zip(code, f"{where}: code root")
+        if fn.package_patterns:
+            task_root = await self.selected(code, fn.package_patterns, where)
+        else:
+            task_root = await self._dir_or_zip(code, f"{where}: code root")
         front = [task_root]
         if fn.requirements is not None:
             front.append(await self.requirements(Path(fn.requirements), interp, where))
@@ -89,6 +95,24 @@ class PackageCache:
         front += [opt / site for opt in reversed(opts) if (opt / site).is_dir()]
         front += [opt / "python" for opt in reversed(opts) if (opt / "python").is_dir()]
         return Package(task_root, tuple(front), (await self.runtime_sdk(interp),))
+
+    async def selected(self, root: Path, patterns: tuple[str, ...], where: str) -> Path:
+        """A directory holding, as links, the files of `root` that `patterns` keep. Links,
+        not copies: an edited file is what the next sandbox imports, as today; a file
+        added or removed makes another tree."""
+        try:
+            root, files = await asyncio.to_thread(_selected_files, root, patterns)
+        except package_patterns.NoFilesMatched as exc:
+            raise PackageError(f"{where}: {exc} (package.patterns)") from exc
+        digest = _digest(str(root).encode(), "\n".join(files).encode())
+
+        def build(target: Path) -> None:
+            for rel in files:
+                link = target / rel
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(root / rel)
+
+        return await self._once(f"packages/{digest}", build)
 
     async def requirements(self, requirements: Path, interp: Interpreter, where: str) -> Path:
         try:
@@ -152,6 +176,11 @@ class PackageCache:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         return final
+
+
+def _selected_files(root: Path, patterns: tuple[str, ...]) -> tuple[Path, list[str]]:
+    root = root.resolve()
+    return root, package_patterns.select(root, patterns)
 
 
 def _digest(*parts: bytes) -> str:

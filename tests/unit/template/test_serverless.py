@@ -459,3 +459,95 @@ def test_unknown_variable_sources_name_themselves(tmp_path: Path) -> None:
             tmp_path,
             HEAD + "functions: {a: {handler: h.a, environment: {Q: '${construct:q.url}'}}}\n",
         )
+
+
+DEFAULT_EXCLUDES = (
+    "!.git/**",
+    "!.gitignore",
+    "!.DS_Store",
+    "!npm-debug.log",
+    "!yarn-*.log",
+    "!.serverless/**",
+    "!.serverless_plugins/**",
+    "!serverless.yml",
+)
+
+
+def test_package_patterns_as_the_framework_applies_them(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        HEAD
+        + """
+        package:
+          patterns: ['!**', 'src/**']
+        layers:
+          deps: {path: ./layer}
+        functions:
+          a: {handler: src/a.handler}
+          b:
+            handler: src/b.handler
+            package: {patterns: [extra/**]}
+          c:
+            handler: src/c.handler
+            package: {individually: true, patterns: [extra/**]}
+        """,
+    )
+    service = (*DEFAULT_EXCLUDES, "!layer/**", "!**", "src/**")
+    assert spec.functions["a"].package_patterns == service
+    assert spec.functions["b"].package_patterns == service  # needs individually
+    assert spec.functions["c"].package_patterns == (*service, "extra/**")
+    assert spec.ignored == (
+        "functions.b.package.patterns: not applied, as by the Framework: function patterns "
+        "need package.individually",
+    )
+
+
+def test_no_patterns_no_package_of_its_own(tmp_path: Path) -> None:
+    spec = load(tmp_path, HEAD + "package: {individually: true}\nfunctions: {a: {handler: h.a}}\n")
+    assert spec.functions["a"].package_patterns == ()
+    assert spec.functions["a"].code_root == tmp_path.resolve()
+
+
+def test_a_prebuilt_artifact_is_the_code_root(tmp_path: Path) -> None:
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "all.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (tmp_path / "build" / "own.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    spec = load(
+        tmp_path,
+        HEAD
+        + """
+        package: {artifact: build/all.zip, patterns: ['!**']}
+        functions:
+          a: {handler: h.a}
+          b: {handler: h.b, package: {artifact: build/own.zip}}
+        """,
+    )
+    assert spec.functions["a"].code_root == tmp_path.resolve() / "build" / "all.zip"
+    assert spec.functions["b"].code_root == tmp_path.resolve() / "build" / "own.zip"
+    assert spec.functions["a"].package_patterns == spec.functions["b"].package_patterns == ()
+
+
+@pytest.mark.parametrize(
+    ("package", "message"),
+    [
+        ("{artifact: build/missing.zip}", r"package\.artifact: .*missing\.zip does not exist"),
+        ("{artifact: 's3://bucket/code.zip'}", r"package\.artifact: s3://bucket/code\.zip is not"),
+        ("{patterns: '!**'}", r"package\.patterns: expected a list of glob patterns"),
+    ],
+)
+def test_packages_that_cannot_be_built_locally_are_refused(
+    tmp_path: Path, package: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, HEAD + f"package: {package}\nfunctions: {{a: {{handler: h.a}}}}\n")
+
+
+def test_v1_include_and_exclude_are_listed_as_not_read(tmp_path: Path) -> None:
+    spec = load(
+        tmp_path,
+        HEAD + "package: {exclude: [tests/**]}\nfunctions: {a: {handler: h.a}}\n",
+    )
+    assert spec.ignored == (
+        "package.exclude: not read (Framework v3 reads package.patterns only); "
+        "the package is built without it",
+    )

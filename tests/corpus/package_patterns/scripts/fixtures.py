@@ -1,0 +1,2 @@
+def sample_orders():
+    return [{"id": "o-9", "item": "cake", "qty": 3}]
