@@ -6,7 +6,9 @@ Invoke API in front of them.
 - `sandbox`: one sandbox process; `bootstrap/`: the runtime directory a sandbox runs
   (Lambda's /var/runtime), which imports nothing of the harness;
 - `packages`: what a sandbox can import (code root, layers, requirements, boto3);
+- `package_patterns`: which files serverless `package.patterns` put in a package;
 - `interpreters`: which Python runs a `pythonX.Y` function;
-- `invoke_api`: `POST /2015-03-31/functions/{name}/invocations`;
+- `invoke_api`: `POST /2015-03-31/functions/{name}/invocations`, an `infra.http.HttpApp`
+  the stack mounts on the gateway's port;
 - `logs`: function logs, invocation reports and the console view of both.
 """
