@@ -39,14 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.html_path:
         from locust.html import get_html_report
 
-        cfg.html_path.write_text(get_html_report(run.env, show_download_link=False))
+        html = get_html_report(run.env, show_download_link=False)  # type: ignore[no-untyped-call]
+        cfg.html_path.write_text(html)
     run.finish()
     if cfg.json_path:
         cfg.json_path.write_text(json.dumps(r, indent=2) + "\n")
     if cfg.plot_path:
-        title = (
-            f"wschat load: {cfg.connections} connections, {cfg.rooms} rooms, {cfg.rate:g} msg/s"
-        )
+        title = f"wschat load: {cfg.connections} connections, {cfg.rooms} rooms, {cfg.rate:g} msg/s"
         draw(run.tally.latency, run.tally.latency_max, run.t.start, title, cfg.plot_path)
     print(text(r, cfg))
     print(last, flush=True)

@@ -153,7 +153,9 @@ def mix(value: str) -> dict[str, float]:
         name, _, weight = part.partition("=")
         name = name.strip()
         if name not in ACTIONS:
-            raise argparse.ArgumentTypeError(f"unknown action {name!r} (one of {', '.join(ACTIONS)})")
+            raise argparse.ArgumentTypeError(
+                f"unknown action {name!r} (one of {', '.join(ACTIONS)})"
+            )
         try:
             out[name] = float(weight or 1)
         except ValueError as exc:
@@ -300,9 +302,7 @@ def parser() -> argparse.ArgumentParser:
         help="billed ms per invocation (connect, disconnect, message, fanout); "
         "default: the run's measured round trips",
     )
-    cost.add_argument(
-        "--lambda-memory", type=positive_int, default=512, metavar="MB", help="(512)"
-    )
+    cost.add_argument("--lambda-memory", type=positive_int, default=512, metavar="MB", help="(512)")
     return p
 
 

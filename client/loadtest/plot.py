@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def quantile(buckets: Counter[int], q: float) -> float:

@@ -30,8 +30,8 @@ def latency_bucket(ms: float) -> int:
     if ms < 100:
         return round(ms)
     if ms < 1000:
-        return round(ms, -1)
-    return round(ms, -2)
+        return round(ms / 10) * 10
+    return round(ms / 100) * 100
 
 
 @dataclass

@@ -3,7 +3,6 @@ thresholds' verdict (the last line says which failed, and by how much)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from locust.stats import StatsEntry
@@ -30,7 +29,7 @@ def _summary(e: StatsEntry) -> dict[str, float | None]:
 def results(run: LoadRun, v: Verdict) -> dict[str, Any]:
     cfg, tally, t, stats = run.cfg, run.tally, run.t, run.env.stats
     deliver = stats.get("deliver", "WS")
-    requests = {
+    requests: dict[str, dict[str, Any]] = {
         name: {
             "count": e.num_requests,
             "failures": e.num_failures,
@@ -46,6 +45,7 @@ def results(run: LoadRun, v: Verdict) -> dict[str, Any]:
     connection_minutes = sum(tally.connection_s.values()) / 60
     metered = tally.total("metered_in") + tally.total("metered_out")
     missing = tally.missing()
+    failed_connects = sum(n for k, n in errors.items() if k.startswith(("http_", "connect_")))
     bill = month(workload(run, v, requests, send_span))
     return {
         "ok": v.ok and not missing,
@@ -54,11 +54,9 @@ def results(run: LoadRun, v: Verdict) -> dict[str, Any]:
         "workers_missing": missing,
         "members": v.members,
         "connections": {
-            "opened": tally.total("connect") - sum(
-                errors.get(k, 0) for k in ("connect_failed", "connect_timeout")
-            )
-            - sum(n for k, n in errors.items() if k.startswith("http_")),
-            "failed": sum(n for k, n in errors.items() if k.startswith(("http_", "connect_"))),
+            "open": v.members,  # connected and joined (bench.peer reads it)
+            "opened": tally.total("connect") - failed_connects,
+            "failed": failed_connects,
             "peak_users": max(s.users for s in cfg.stages),
         },
         "sent": v.sent,
@@ -104,18 +102,16 @@ def results(run: LoadRun, v: Verdict) -> dict[str, Any]:
     }
 
 
-def workload(
-    run: LoadRun, v: Verdict, requests: dict[str, Any], send_span: float
-) -> Workload:
+def workload(run: LoadRun, v: Verdict, requests: dict[str, Any], send_span: float) -> Workload:
     """The month the bill projects: the run's peak connections and its action rates."""
-    cfg, tally = run.cfg, run.tally
+    cfg = run.cfg
 
     def per_s(name: str) -> float:
-        return requests.get(name, {}).get("count", 0) / send_span
+        return float(requests.get(name, {}).get("count", 0)) / send_span
 
     def ms(name: str, default: float) -> float:
         p50 = requests.get(name, {}).get("ms", {}).get("p50")
-        return float(p50) if p50 else default
+        return float(p50) if p50 else float(default)
 
     d = Durations()
     measured = Durations(
@@ -159,7 +155,9 @@ def threshold_failures(r: dict[str, Any], cfg: LoadConfig) -> list[str]:
             )
     max_lost = th.max_lost if th.max_lost is not None else 0
     if r["lost"] > max_lost:
-        out.append(f"max-lost: {r['lost']} deliveries lost > {max_lost} (by {r['lost'] - max_lost})")
+        out.append(
+            f"max-lost: {r['lost']} deliveries lost > {max_lost} (by {r['lost'] - max_lost})"
+        )
     if th.max_error_rate is not None and r["error_rate"] > th.max_error_rate:
         out.append(
             f"max-error-rate: {100 * r['error_rate']:.2f} % of requests failed > "
@@ -241,8 +239,3 @@ def text(r: dict[str, Any], cfg: LoadConfig) -> str:
     if cfg.mode == "local" and cpu["percent_of_one_core"] > 85:
         lines.append("warning: the tester was near a full core; run workers (--master/--worker)")
     return "\n".join(lines)
-
-
-def percentile_of(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of sorted `values` (q in 0..100)."""
-    return values[max(1, math.ceil(q / 100 * len(values))) - 1]

@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 from locust import LoadTestShape
 from locust.env import Environment
-from locust.runners import MasterRunner, Runner, WorkerRunner
+from locust.runners import MasterRunner, Runner
 from locust.stats import StatsCSVFileWriter, stats_history
 
 from client.loadtest.config import LoadConfig, Stage
@@ -48,11 +48,11 @@ class Stages(LoadTestShape):
     """The run's stages, then the last stage's users held while deliveries drain."""
 
     def __init__(self, stages: tuple[Stage, ...]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.stages = stages
 
     def tick(self) -> tuple[int, float]:
-        t, elapsed = 0.0, self.get_run_time()
+        t, elapsed = 0.0, self.get_run_time()  # type: ignore[no-untyped-call]
         for s in self.stages:
             t += s.duration_s
             if elapsed < t:
@@ -97,7 +97,7 @@ class LoadRun:
             self.runner = env.create_local_runner()
             self.process = attach_process(env, "w0", cfg)
         self.runner.register_message("wschat_chunk", self._on_chunk)
-        env.events.test_start.add_listener(self._on_test_start)
+        env.events.test_start.add_listener(self._on_test_start)  # type: ignore[no-untyped-call]
         if cfg.csv_prefix:
             self.csv = StatsCSVFileWriter(env, CSV_PERCENTILES, cfg.csv_prefix, full_history=True)
             gevent.spawn(self.csv.stats_writer)
@@ -249,7 +249,7 @@ def attach_process(env: Environment, worker: str, cfg: LoadConfig) -> Process:
             runner.send_message("wschat_chunk", process.recorder.chunk(final=True))
 
     runner.register_message("wschat_phase", on_phase)
-    env.events.test_stop.add_listener(on_stop)
+    env.events.test_stop.add_listener(on_stop)  # type: ignore[no-untyped-call]
     gevent.spawn(ship)
     return process
 

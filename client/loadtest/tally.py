@@ -99,12 +99,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return (
-            self.lost == 0
-            and self.duplicates == 0
-            and self.misrouted == 0
-            and self.members > 0
-        )
+        return self.lost == 0 and self.duplicates == 0 and self.misrouted == 0 and self.members > 0
 
 
 class Tally:
@@ -184,13 +179,13 @@ class Tally:
         v = Verdict()
         # Per room, the accepted messages ordered by send time, for counting what is due.
         by_room: dict[int, list[tuple[float, float]]] = defaultdict(list)
-        for msgs in self.messages.values():
-            for m in msgs.values():
+        for sent in self.messages.values():
+            for msg in sent.values():
                 v.sent += 1
-                if m.refused:
+                if msg.refused:
                     v.refused += 1
                 else:
-                    by_room[m.room].append((m.sent_at, self._acked(m)))
+                    by_room[msg.room].append((msg.sent_at, self._acked(msg)))
         room_s: dict[int, list[float]] = {}
         room_a: dict[int, list[float]] = {}
         room_span: dict[int, float] = {}
@@ -219,12 +214,12 @@ class Tally:
             for sender, seqs in member.received.items():
                 sent = self.messages.get(sender, {})
                 for seq in seqs:
-                    m = sent.get(seq)
-                    if m is None or m.refused:
+                    got = sent.get(seq)
+                    if got is None or got.refused:
                         v.unknown += 1
                         continue
-                    s, a = m.sent_at, self._acked(m)
-                    if m.room != member.room or any(lo <= s and a <= hi for lo, hi in outside):
+                    s, a = got.sent_at, self._acked(got)
+                    if got.room != member.room or any(lo <= s and a <= hi for lo, hi in outside):
                         v.misrouted += 1
                     elif any(lo <= s and a <= hi for lo, hi in inside):
                         got_due += 1
@@ -233,10 +228,10 @@ class Tally:
             for sender, seqs in member.caught.items():
                 sent = self.messages.get(sender, {})
                 for seq in seqs:
-                    m = sent.get(seq)
-                    if m is None or m.refused or m.room != member.room:
+                    got = sent.get(seq)
+                    if got is None or got.refused or got.room != member.room:
                         continue
-                    s, a = m.sent_at, self._acked(m)
+                    s, a = got.sent_at, self._acked(got)
                     if any(lo <= s and a <= hi for lo, hi in inside):
                         got_due += 1
                         v.caught_up += 1

@@ -16,6 +16,7 @@ not `websockets`, and bench/loadtest_cost.py for what it costs per delivery).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import ssl
@@ -115,7 +116,10 @@ class ChatUser(User):
         n = p.started
         p.started += 1
         self.key = f"w{p.worker_index}.{n}"
-        room = (n * p.worker_count + p.worker_index) % cfg.rooms
+        # Balanced over rooms, and every room spread over the workers (a plain modulo
+        # would give each worker its own rooms whenever the worker count divides them).
+        g = n * p.worker_count + p.worker_index
+        room = (g + g // cfg.rooms) % cfg.rooms
         self.room_index, self.room = room, p.room_name(room)
         self.rec: MemberRecord = p.recorder.member(self.key, room)
         self.token = cfg.token or mint_token(
@@ -207,7 +211,8 @@ class ChatUser(User):
             enable_multithread=True, skip_utf8_validation=True, sslopt=p.sslopt
         )
         try:
-            ws.connect(protocol.with_token(cfg.url, self.token), timeout=cfg.open_timeout_s)
+            url = protocol.with_token(cfg.url, self.token)
+            ws.connect(url, timeout=cfg.open_timeout_s)  # type: ignore[no-untyped-call]
         except websocket.WebSocketBadStatusException as exc:
             return self._failed_connect(started, f"http_{exc.status_code}", exc)
         except (websocket.WebSocketTimeoutException, TimeoutError) as exc:
@@ -283,10 +288,8 @@ class ChatUser(User):
         rec = self.process.recorder
         rec.connection_s += now() - self.opened_at
         rec.counts["disconnect"] += 1
-        try:
+        with contextlib.suppress(OSError, websocket.WebSocketException):
             ws.close(timeout=1)
-        except (OSError, websocket.WebSocketException):
-            pass
         if self.reader is not None:
             self.reader.kill(block=False)
         for r in self.waiting.values():
@@ -380,7 +383,8 @@ class ChatUser(User):
                     self.pending[4] = wall()
                     self._answer("ack", f)
                 if rec.received(member, mid, cmid):
-                    sent_ms = (f.get("data") or {}).get("t") if isinstance(f.get("data"), dict) else None
+                    d = f.get("data")
+                    sent_ms = d.get("t") if isinstance(d, dict) else None
                     at = wall()
                     latency = at * 1000 - sent_ms if sent_ms is not None else 0.0
                     rec.latency(at, latency)
