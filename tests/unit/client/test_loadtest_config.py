@@ -41,7 +41,8 @@ def test_stages_mix_and_thresholds() -> None:
     )
     assert cfg.stages == (Stage(30, 100, 10), Stage(120, 100, 100), Stage(30, 0, 10))
     assert cfg.connections == 100 and cfg.duration_s == 180
-    assert cfg.mix == pytest.approx({"send": 0.9, "history": 0.05, "churn": 0.03, "reconnect": 0.02})
+    shares = {"send": 0.9, "history": 0.05, "churn": 0.03, "reconnect": 0.02}
+    assert cfg.mix == pytest.approx(shares)
     assert cfg.action_rate == pytest.approx(0.2 / 0.9)  # sends stay at --rate
     assert (cfg.thresholds.max_p99_ms, cfg.thresholds.max_lost) == (1500, 0)
     assert cfg.thresholds.max_error_rate == 0.01

@@ -29,7 +29,8 @@ def send(rec: Recorder, sender: str, seq: int, room: int, at: float, ack: float 
 def test_fixed_members_owe_every_message_once_per_member_across_workers() -> None:
     # Two workers, one room of four members (two on each): the old tester's count.
     w0, w1 = Recorder("w0"), Recorder("w1")
-    ms = [member(w0, "w0.0", 0), member(w0, "w0.1", 0), member(w1, "w1.0", 0), member(w1, "w1.1", 0)]
+    ms = [member(w0, "w0.0", 0), member(w0, "w0.1", 0)]
+    ms += [member(w1, "w1.0", 0), member(w1, "w1.1", 0)]
     send(w0, "w0.0", 1, 0, 1.0, 1.1)
     send(w1, "w1.0", 1, 0, 2.0, 2.1)
     for i, m in enumerate(ms):
@@ -39,7 +40,8 @@ def test_fixed_members_owe_every_message_once_per_member_across_workers() -> Non
     tally = Tally(TIMEOUT)
     ship(tally, w0, w1)
     v = tally.verdict()
-    assert (v.sent, v.expected, v.delivered, v.lost, v.duplicates, v.misrouted) == (2, 8, 8, 0, 0, 0)
+    assert (v.sent, v.expected, v.delivered, v.lost) == (2, 8, 8, 0)
+    assert (v.duplicates, v.misrouted) == (0, 0)
     assert v.ok and v.seen == {"w0": 4, "w1": 4}
 
 
