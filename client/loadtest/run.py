@@ -85,6 +85,7 @@ class LoadRun:
         self.process: Process | None = None
         self.runner: Runner
         self.csv: StatsCSVFileWriter | None = None
+        self.worker_ids: dict[str, str] = {}  # tally's worker name -> Locust's client id
 
     # -- setting up -----------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class LoadRun:
             workers = self.runner.clients.ready + self.runner.clients.running
             settings |= {"run_id": self.run_id, "workers": len(workers)}
             for i, w in enumerate(sorted(workers, key=lambda w: w.id)):
+                self.worker_ids[f"w{i}"] = w.id
                 self.runner.send_message("wschat_config", settings | {"index": i}, w.id)
         elif self.process is not None:
             self.process.configure(self.cfg, self.run_id, 0, 1)
@@ -169,7 +171,7 @@ class LoadRun:
         while time.time() < deadline:
             if self.tally.changes != checked:
                 checked = self.tally.changes
-                if self.tally.outstanding() == 0:
+                if self.tally.outstanding(self._gone_workers()) == 0:
                     return
             gevent.sleep(0.5)
 
@@ -183,12 +185,20 @@ class LoadRun:
             gevent.sleep(0.1)
 
     def _alive_workers(self) -> set[str]:
-        if not isinstance(self.runner, MasterRunner):
-            return {"w0"}
         # A worker that went missing (killed) never sends its final chunk: the tally
         # counts its members' missed deliveries as lost.
-        missing = {c.id for c in self.runner.clients.missing}
-        return {w for w in self.tally.workers if w not in missing}
+        return self.tally.workers - self._gone_workers()
+
+    def _gone_workers(self) -> set[str]:
+        """Workers Locust lost (no heartbeat for 3 s, or removed)."""
+        if not isinstance(self.runner, MasterRunner):
+            return set()
+        clients = self.runner.clients
+        return {
+            name
+            for name, cid in self.worker_ids.items()
+            if cid not in clients or clients[cid].state == "missing"
+        }
 
     def _progress(self) -> None:
         tty = sys.stderr.isatty()
@@ -228,7 +238,7 @@ def shared_settings(cfg: LoadConfig) -> dict[str, Any]:
     }
 
 
-def attach_process(env: Environment, worker: str, cfg: LoadConfig) -> Process:
+def attach_process(env: Environment, worker: str, cfg: LoadConfig, say: bool = False) -> Process:
     """The users' shared state in this process, and the greenlet that ships its chunks."""
     process = Process(Recorder(worker), sslopt=ssl_options(cfg.ca, cfg.insecure))
     ChatUser.process = process
@@ -236,10 +246,19 @@ def attach_process(env: Environment, worker: str, cfg: LoadConfig) -> Process:
     assert runner is not None
 
     def ship() -> None:
+        said = not say
         while True:
             gevent.sleep(CHUNK_EVERY_S)
             if process.ready.is_set():
+                joined = process.recorder.counts["joined"]
                 runner.send_message("wschat_chunk", process.recorder.chunk())
+                if not said and joined:
+                    said = True
+                    rec = process.recorder
+                    print(
+                        f"worker {rec.worker}: reporting to the master ({joined} members joined)",
+                        file=sys.stderr,
+                    )
 
     def on_phase(environment: Environment, msg: Any, **_: Any) -> None:
         process.sending = bool(msg.data["sending"])
@@ -259,7 +278,7 @@ def run_worker(cfg: LoadConfig) -> int:
     raise_fd_limit()
     env = Environment(user_classes=[ChatUser])
     runner = env.create_worker_runner(cfg.master_host, cfg.master_port)
-    process = attach_process(env, "", cfg)
+    process = attach_process(env, "", cfg, say=True)
     own = {k: v for k, v in (("token", cfg.token), ("secret", cfg.secret)) if v}
 
     def on_config(environment: Environment, msg: Any, **_: Any) -> None:

@@ -175,7 +175,7 @@ class Tally:
     def _acked(self, m: Message) -> float:
         return m.acked_at if m.acked_at is not None else m.sent_at + self.ack_timeout_s
 
-    def verdict(self) -> Verdict:
+    def verdict(self, gone: set[str] | None = None) -> Verdict:
         v = Verdict()
         # Per room, the accepted messages ordered by send time, for counting what is due.
         by_room: dict[int, list[tuple[float, float]]] = defaultdict(list)
@@ -194,7 +194,7 @@ class Tally:
             room_s[room] = [s for s, _ in msgs]
             room_a[room] = [a for _, a in msgs]
             room_span[room] = max(a - s for s, a in msgs)
-        missing = set(self.missing())
+        missing = set(self.missing()) if gone is None else gone
         v.members = len(self.members)
         for member in self.members.values():
             inside, outside = member.windows()
@@ -247,6 +247,8 @@ class Tally:
             )
         return v
 
-    def outstanding(self) -> int:
-        """Deliveries still owed (what the drain waits for)."""
-        return self.verdict().lost
+    def outstanding(self, gone: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+        """Deliveries still owed to members of workers not in `gone` (what the drain
+        waits for: a killed worker's members will never catch up)."""
+        v = self.verdict(gone)
+        return v.lost - v.lost_in_missing

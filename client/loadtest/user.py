@@ -238,6 +238,7 @@ class ChatUser(User):
         if joined is None:
             return False
         rec.event(self.rec, JOINED, wall())
+        rec.counts["joined"] += 1
         self.in_room = True
         if catch_up:
             for m in joined.get("history") or []:
