@@ -181,6 +181,8 @@ def verdict_line(r: dict[str, Any], cfg: LoadConfig) -> tuple[int, str]:
         reasons.append(f"misrouted: {r['misrouted']} deliveries reached a non-member")
     if not r["members"]:
         reasons.append("no member: nothing connected and joined")
+    elif cfg.sends and not r["sent"]:
+        reasons.append("nothing sent: no member got to send within the run")
     if not reasons:
         return 0, "PASS: every message reached every member once; all thresholds met"
     return 1, "FAIL: " + "; ".join(reasons)

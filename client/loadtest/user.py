@@ -416,12 +416,10 @@ class ChatUser(User):
                 rec.errors[f"gateway: {f['message']}"] += 1
         if self.ws is ws:  # closed by the service, not by us
             rec.close_codes[str(code)] += 1
-            cfg = p.cfg
-            if self.in_room and cfg is not None and "reconnect" not in cfg.mix:
-                # Without the reconnect scenario a dropped user is out from here on (it
-                # rejoins as a new member); with it, it must catch up what it missed.
-                rec.event(member, LEAVING, wall())
-            self.in_room = False  # the next action reconnects
+            # The user did not leave: what it misses until it is back is owed to it. Its
+            # next action reconnects; with `reconnect` in the mix it also catches up from
+            # history, without it the missed messages are lost.
+            self.in_room = False
             for r in self.waiting.values():
                 if not r.ready():
                     r.set_exception(Closed(f"closed by the service ({code})"))

@@ -21,6 +21,7 @@ def result(**over: Any) -> dict[str, Any]:
         "duplicates": 0,
         "misrouted": 0,
         "members": 10,
+        "sent": 5,
     }
     return r | over
 
