@@ -26,7 +26,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(cfg)
     if warning := cfg.rate_warning():
         print(f"note: {warning}", file=sys.stderr)
-    from client.loadtest.plot import draw
     from client.loadtest.report import results, text, verdict_line
 
     run = LoadRun(cfg)
@@ -45,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.json_path:
         cfg.json_path.write_text(json.dumps(r, indent=2) + "\n")
     if cfg.plot_path:
+        from client.loadtest.plot import draw  # matplotlib: only when asked for
+
         title = f"wschat load: {cfg.connections} connections, {cfg.rooms} rooms, {cfg.rate:g} msg/s"
         draw(run.tally.latency, run.tally.latency_max, run.t.start, title, cfg.plot_path)
     print(text(r, cfg))
