@@ -20,6 +20,11 @@ from client.loadtest.config import parse
 def main(argv: list[str] | None = None) -> int:
     cfg = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Locust warns about spawn rates over 100/s per process; WebSocket users that mostly
+    # wait take far more (the default --ramp is 200), so that warning is noise here.
+    logging.getLogger("locust.runners").addFilter(
+        lambda record: "spawn rate is very high" not in record.getMessage()
+    )
     from client.loadtest.run import LoadRun, run_worker
 
     if cfg.mode == "worker":
