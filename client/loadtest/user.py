@@ -250,7 +250,7 @@ class ChatUser(User):
         except (OSError, websocket.WebSocketException) as exc:
             return self._failed_connect(started, "connect_failed", exc)
         ws.settimeout(None)
-        ws.sock = ReadAhead(ws.sock)
+        ws.sock = ReadAhead(ws.sock)  # type: ignore[assignment]
         self.ws, self.opened_at = ws, now()
         self._fire("connect", started, None)
         self.reader = gevent.spawn(self._read, ws)

@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 from infra.stack import LocalStack
 from tests.conftest import scaled
@@ -50,7 +51,7 @@ async def finish(proc: asyncio.subprocess.Process, within: float = 90) -> tuple[
 
 async def run_distributed(
     stack: LocalStack, tmp_path: Path, duration: float, kill_after: float | None = None
-) -> tuple[int, str, dict[str, object], list[str]]:
+) -> tuple[int, str, dict[str, Any], list[str]]:
     port = str(free_port())
     out = tmp_path / "run.json"
     master = await start(
