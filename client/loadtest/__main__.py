@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     from client.loadtest.run import LoadRun, run_worker
 
+    if cfg.web:
+        # Locust's web UI re-reads sys.argv with its own parser on every page load (for
+        # its extra options), and ours are not its: hand it an empty command line.
+        del sys.argv[1:]
     if cfg.mode == "worker":
         return run_worker(cfg)
     if warning := cfg.rate_warning():

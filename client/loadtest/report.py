@@ -122,7 +122,7 @@ def workload(run: LoadRun, v: Verdict, requests: dict[str, Any], send_span: floa
         message=cfg.lambda_ms.get("message", ms("send", d.message)),
         fanout=cfg.lambda_ms.get("fanout", d.fanout),
     )
-    churns = requests.get("leave", {}).get("count", 0) / send_span
+    churns = run.tally.total("churn") / send_span  # not the leaves of a ramp-down
     return Workload(
         connections=max(s.users for s in cfg.stages),
         room_size=max(s.users for s in cfg.stages) / cfg.rooms,

@@ -216,6 +216,7 @@ class ChatUser(User):
         """Leave the room, think, and join it again."""
         cfg = self.process.cfg
         assert cfg is not None
+        self.process.recorder.counts["churn"] += 1
         self._leave()
         pause = cfg.think_s or (1 / cfg.action_rate if cfg.action_rate else 1.0)
         gevent.sleep(random.uniform(0.5, 1.5) * min(pause, 5.0))
