@@ -17,6 +17,7 @@ MAX_TEXT_CHARS = 4000
 MAX_DATA_BYTES = 32 * 1024
 MAX_CLIENT_MSG_ID = 64
 HISTORY_PAGE_MAX = 100
+JOINED_HISTORY = 20  # `joined` carries up to this many recent messages
 
 # Error codes the service answers with (protocol: "Error codes").
 ERROR_CODES = (
@@ -28,12 +29,54 @@ ERROR_CODES = (
     "read_only",
     "rate_limited",
     "user_offline",
+    "too_many_rooms",
     "internal",
 )
 
+# Message ids are ULIDs (docs/protocol.md): 10 Crockford base32 digits of milliseconds,
+# then 16 random ones, so string order is time order and an id can be made for a moment.
+ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ID_TIME_DIGITS = 10
+ID_LENGTH = 26
+# How far before the newest id seen a catch-up starts: an id is minted by the sending
+# invocation, so one stored just after it may carry a slightly older id.
+CATCHUP_MARGIN_MS = 5000
+# The id below every id: `after` it pages a room from its first message.
+FIRST_ID = ID_ALPHABET[0] * ID_LENGTH
+
 
 def valid_room(name: str) -> bool:
-    return bool(ROOM_RE.match(name))
+    # fullmatch: `$` alone would accept a trailing newline ("abc\n").
+    return bool(ROOM_RE.fullmatch(name))
+
+
+def id_time_ms(message_id: str) -> int:
+    """The milliseconds encoded in a message id."""
+    value = 0
+    for c in message_id[:ID_TIME_DIGITS]:
+        value = value * 32 + ID_ALPHABET.index(c)
+    return value
+
+
+def id_at(ms: int) -> str:
+    """The smallest id of millisecond `ms`: every message id of that moment or later is after it."""
+    digits = []
+    value = max(0, ms)
+    for _ in range(ID_TIME_DIGITS):
+        value, d = divmod(value, 32)
+        digits.append(ID_ALPHABET[d])
+    return "".join(reversed(digits)) + ID_ALPHABET[0] * (ID_LENGTH - ID_TIME_DIGITS)
+
+
+def catchup_cursor(newest: str | None, margin_ms: int = CATCHUP_MARGIN_MS) -> str:
+    """Where to page forward from after a reconnect: a little before the newest id seen,
+    or the room's start when nothing was seen in it."""
+    if newest is None:
+        return FIRST_ID
+    try:
+        return id_at(id_time_ms(newest) - margin_ms)
+    except ValueError:  # not an id of ours: start over rather than miss anything
+        return FIRST_ID
 
 
 def is_feed(room: str) -> bool:
@@ -86,17 +129,26 @@ def _with_body(
     return frame
 
 
-def history(room: str, before: str | None = None, limit: int | None = None) -> dict[str, Any]:
+def history(
+    room: str, before: str | None = None, limit: int | None = None, *, after: str | None = None
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"action": "history", "room": room}
     if before is not None:
         frame["before"] = before
+    if after is not None:
+        frame["after"] = after
     if limit is not None:
         frame["limit"] = limit
     return frame
 
 
-def members(room: str) -> dict[str, Any]:
-    return {"action": "members", "room": room}
+def members(room: str, after: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"action": "members", "room": room}
+    if after is not None:
+        frame["after"] = after
+    if limit is not None:
+        frame["limit"] = limit
+    return frame
 
 
 def whoami() -> dict[str, Any]:
