@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ssl
 from pathlib import Path
+from typing import Any
 
 HINT = "pass --ca FILE to trust the service's certificate (or --insecure, for testing only)"
 
@@ -57,9 +58,10 @@ def client_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         raise TLSConfigError(f"--ca {ca}: not a PEM certificate ({exc})") from None
 
 
-def ssl_for(url: str, ctx: ssl.SSLContext | None) -> ssl.SSLContext | None:
-    """`ctx` for a wss:// or https:// URL, None for a plain one (websockets refuses both)."""
-    return ctx if url.startswith(("wss:", "https:")) else None
+def connect_kwargs(url: str, ctx: ssl.SSLContext | None) -> dict[str, Any]:
+    """`ssl=ctx` for `websockets.connect` on a wss:// URL with a context; nothing otherwise
+    (websockets refuses a context for ws://, and makes its own default one for wss://)."""
+    return {"ssl": ctx} if ctx is not None and url.startswith("wss:") else {}
 
 
 def certificate_problem(exc: BaseException) -> str | None:

@@ -25,7 +25,7 @@ from client import protocol
 from client.backoff import Backoff
 from client.chat.commands import parse
 from client.chat.state import ChatState, Effects, Timer
-from client.tls import certificate_problem, ssl_for
+from client.tls import certificate_problem, connect_kwargs
 
 
 def read_lines(
@@ -179,7 +179,7 @@ class ChatApp:
                     compression=None,
                     open_timeout=self.open_timeout_s,
                     max_size=2**20,
-                    ssl=ssl_for(self.url, self.ssl_context),
+                    **connect_kwargs(self.url, self.ssl_context),
                 )
             except InvalidStatus as exc:
                 status = exc.response.status_code

@@ -32,6 +32,7 @@ VERBS = (
     "whoami", "ping", "help", "quit",
 )  # fmt: skip
 ROOM_VERBS = ("join", "leave", "room", "members")
+ARG_VERBS = ("join", "leave", "room", "members", "history", "dm", "msg")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.shortcuts import CompleteStyle
 from prompt_toolkit.styles import Style
 
-from client.chat.commands import ROOM_VERBS, VERBS
+from client.chat.commands import ARG_VERBS, ROOM_VERBS, VERBS
 from client.chat.state import ChatState
 
 STYLE = Style.from_dict({"room": "bold", "offline": "ansired"})
@@ -40,7 +40,8 @@ class ChatCompleter(Completer):
         if not space:
             for name in VERBS:
                 if name.startswith(verb.lower()):
-                    yield Completion("/" + name, start_position=-len(text))
+                    tail = " " if name in ARG_VERBS else ""
+                    yield Completion(f"/{name}{tail}", start_position=-len(text), display=name)
             return
         if verb.lower() not in ROOM_VERBS or " " in arg:
             return
@@ -71,6 +72,8 @@ def make_session(state: ChatState, online: Callable[[], bool]) -> PromptSession[
         complete_style=CompleteStyle.READLINE_LIKE,  # Tab, as in a shell
         history=InMemoryHistory(),
         style=STYLE,
+        # A sent line is not left on screen: the service's echo of it is the record.
+        erase_when_done=True,
     )
 
 
@@ -82,6 +85,8 @@ async def read_prompt(session: PromptSession[str], inbox: asyncio.Queue[str | No
         except (EOFError, KeyboardInterrupt):
             inbox.put_nowait(None)
             return
+        if line.startswith("/") and not line.startswith("//"):
+            print(f"> {line}")  # a command stays visible above what it printed
         inbox.put_nowait(line)
 
 

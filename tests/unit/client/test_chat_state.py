@@ -180,7 +180,8 @@ def test_a_message_stored_late_with_a_slightly_older_id_is_not_lost() -> None:
 def test_the_start_of_the_room_is_asked_again_after_a_rejoin() -> None:
     state = ChatState()
     joined(state, [msg(5)])
-    last: dict[str, Any] = {"type": "history", "room": "general", "messages": [], "nextBefore": None}
+    last: dict[str, Any] = {"type": "history", "room": "general", "messages": []}
+    last["nextBefore"] = None
     state.command(c.History(10))
     state.frame(last)
     assert state.command(c.History(10)).lines == ["* no older messages in #general"]
