@@ -9,8 +9,8 @@ from playwright.async_api import Locator, Page, expect
 
 from client.tokens import mint_token
 from infra.stack import LocalStack
-from tests.conftest import scaled
 from tests.browser.conftest import OpenPage
+from tests.conftest import scaled
 from tests.integration.client.peer import Peer
 from tests.integration.client.proxy import CuttableProxy
 
