@@ -148,7 +148,8 @@ export class FeedChart {
         stroke: PALETTE[i % PALETTE.length],
         grid: { show: axes.length === 1, stroke: grid, width: 1 },
         ticks: { stroke: grid },
-        size: 56,
+        // Wide enough for its longest label (uPlot does not measure them).
+        size: (u, values) => 18 + 7 * Math.max(3, ...(values || []).map((v) => String(v).length)),
         values: (u, ticks) => ticks.map((t) => withUnit(t, unit)),
       });
     });
@@ -159,7 +160,7 @@ export class FeedChart {
       scales,
       axes,
       cursor: { drag: { x: false, y: false } },
-      legend: { live: true },
+      legend: { live: true, markers: { fill: (u, i) => (i ? PALETTE[(i - 1) % PALETTE.length] : "") } },
       series: [
         { value: (u, ts) => (ts == null ? "now" : new Date(ts).toLocaleTimeString([], { hour12: false })) },
         ...names.map((name, i) => ({
