@@ -53,9 +53,35 @@ def is_id(value: object) -> bool:
     )
 
 
+def _decode(value: str) -> int:
+    number = 0
+    for c in value:
+        number = number * 32 + _ALPHABET.index(c)
+    return number
+
+
+def _step(message_id: str, delta: int) -> str | None:
+    value = _decode(message_id) + delta
+    if value < 0:
+        return None
+    stepped = _encode(value, ID_LENGTH)
+    return stepped if is_id(stepped) else None
+
+
+def predecessor(message_id: str) -> str | None:
+    """The id just below `message_id`: `after` it starts at `message_id` itself.
+
+    A cursor, never a message: it lets an empty page point at the messages on its other
+    side with the protocol's exclusive `before` / `after`. None when none exists.
+    """
+    return _step(message_id, -1)
+
+
+def successor(message_id: str) -> str | None:
+    """The id just above `message_id`: `before` it ends at `message_id` itself."""
+    return _step(message_id, 1)
+
+
 def timestamp_ms(message_id: str) -> int:
     """The millisecond timestamp encoded in a message id."""
-    value = 0
-    for c in message_id[:10]:
-        value = value * 32 + _ALPHABET.index(c)
-    return value
+    return _decode(message_id[:10])

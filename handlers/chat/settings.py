@@ -26,6 +26,9 @@ CONNECTION_TTL_SECONDS = "CHAT_CONNECTION_TTL_SECONDS"
 # shard and hands each other one to the fan-out function (asynchronous Lambda invokes).
 FANOUT_FUNCTION = "CHAT_FANOUT_FUNCTION"
 FANOUT_SHARD_SIZE = "CHAT_FANOUT_SHARD_SIZE"
+# Rooms with more users than this get no presence frames (0: no cap). A join or leave in
+# a room of N users costs N - 1 deliveries; docs/data-model.md has the arithmetic.
+PRESENCE_MAX_USERS = "CHAT_PRESENCE_MAX_USERS"
 # https://{api-id}.execute-api.{region}.amazonaws.com/{stage}: needed where the event is not
 # the WebSocket API's own (the publish route); WebSocket events carry it themselves.
 MANAGEMENT_ENDPOINT = "CHAT_MANAGEMENT_ENDPOINT"
@@ -70,6 +73,7 @@ class Settings:
     connection_ttl_s: int = DEFAULT_CONNECTION_TTL_S
     dedup_window_s: int = 300  # protocol.md: a repeated clientMsgId within 5 minutes
     management_endpoint: str | None = None
+    presence_max_users: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,4 +103,5 @@ class Settings:
             fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 250, 10, 5000),
             connection_ttl_s=_int(env, CONNECTION_TTL_SECONDS, DEFAULT_CONNECTION_TTL_S, 60, 86400),
             management_endpoint=opt(MANAGEMENT_ENDPOINT),
+            presence_max_users=_int(env, PRESENCE_MAX_USERS, 0, 0, 10_000_000),
         )
