@@ -23,14 +23,26 @@ from tests.integration.client.proxy import CuttableProxy
 _feeds = itertools.count()
 
 
-async def until(lines: list[str], found: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(scaled(20)):
-            while not found():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        tail = "\n".join(lines[-20:])
-        raise AssertionError(f"never saw {what}; last lines:\n{tail}") from None
+class Screen:
+    """The lines the chat printed, and a wake-up for each new one."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.changed = asyncio.Event()
+
+    def out(self, line: str) -> None:
+        self.lines.append(line)
+        self.changed.set()
+
+    async def until(self, found: Callable[[str], bool], what: str) -> None:
+        try:
+            async with asyncio.timeout(scaled(20)):
+                while not any(found(line) for line in self.lines):
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            tail = "\n".join(self.lines[-20:])
+            raise AssertionError(f"never saw {what}; last lines:\n{tail}") from None
 
 
 async def test_a_reconnect_pages_forward_through_everything_missed(stack: LocalStack) -> None:
@@ -42,33 +54,33 @@ async def test_a_reconnect_pages_forward_through_everything_missed(stack: LocalS
 
     proxy = CuttableProxy(stack.host, stack.port)
     port = await proxy.start()
-    lines: list[str] = []
+    screen = Screen()
     app = ChatApp(
         f"ws://127.0.0.1:{port}/{stack.stage}",
         lambda: stack.token("alice"),
         ChatState(me="alice"),
         rooms=[room],
-        out=lines.append,
+        out=screen.out,
         backoff=Backoff(first_s=0.05, max_s=0.2),
     )
     inbox: asyncio.Queue[str | None] = asyncio.Queue()
     running = asyncio.create_task(app.run(inbox))
     try:
-        await until(lines, lambda: any("you joined" in line for line in lines), "the join")
+        await screen.until(lambda line: "you joined" in line, "the join")
         for n in range(2):
             await post(n)
-        await until(lines, lambda: any(line.endswith("p001") for line in lines), "p001")
+        await screen.until(lambda line: line.endswith("p001"), "p001")
 
         proxy.cut(refuse=True)
-        await until(lines, lambda: any("disconnected" in line for line in lines), "the cut")
+        await screen.until(lambda line: "disconnected" in line, "the cut")
         for n in range(2, 152):  # 150 missed: two pages of at most 100
             await post(n)
         proxy.refusing = False
-        await until(lines, lambda: any("150 new in" in line for line in lines), "the catch-up")
+        await screen.until(lambda line: "150 new in" in line, "the catch-up")
         await post(152)
-        await until(lines, lambda: any(line.endswith("p152") for line in lines), "live again")
+        await screen.until(lambda line: line.endswith("p152"), "live again")
 
-        shown = [m for line in lines for m in re.findall(r"> (p\d{3})$", line)]
+        shown = [m for line in screen.lines for m in re.findall(r"> (p\d{3})$", line)]
         assert shown == [f"p{n:03d}" for n in range(153)]  # each once, in order
     finally:
         inbox.put_nowait(None)
