@@ -21,8 +21,8 @@ from client.chat import commands as c
 from client.chat.render import direct_line, message_line, render, safe
 
 # The service sends up to this many recent messages in `joined` (protocol).
-JOINED_HISTORY = 20
-CATCHUP_PAGE = 100
+JOINED_HISTORY = protocol.JOIN_HISTORY
+CATCHUP_PAGE = protocol.HISTORY_MAX_LIMIT
 
 
 @dataclass

@@ -3,15 +3,15 @@
 // Text from users only ever reaches the page through textContent, never as markup.
 
 import { LiveChart } from "./chart.js";
+import { FEED_PREFIX, HISTORY_DEFAULT_LIMIT, JOIN_HISTORY, ROOM_RE } from "./protocol.js";
 
 const params = new URLSearchParams(location.search);
-const JOINED_HISTORY = 20; // recent messages the service sends with `joined`
-const HISTORY_PAGE = 50;
-const FEED = "feed:";
+const JOINED_HISTORY = JOIN_HISTORY; // recent messages the service sends with `joined`
+const HISTORY_PAGE = HISTORY_DEFAULT_LIMIT;
+const FEED = FEED_PREFIX;
 const KEEPALIVE_MS = 5 * 60_000; // the service closes connections idle for 10 minutes
 // ?backoff=SECONDS caps the reconnect delay (default 30).
 const BACKOFF_MAX_MS = (Number(params.get("backoff")) || 30) * 1000;
-const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
 const $ = (id) => document.getElementById(id);
 
