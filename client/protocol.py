@@ -1,86 +1,93 @@
-"""The chat protocol as the bundled clients speak it: frame builders, names and limits.
+"""The chat protocol as the bundled clients speak it: frame builders, and the protocol's
+facts (names, limits, the room pattern) re-exported from `wschat_protocol`, their one
+source, which the service uses too.
 
-The contract is docs/protocol (shared/protocol.md); this module only holds what a client
-needs to build valid frames and to recognise rooms and errors.
+The contract is docs/protocol.md; this module only adds what a client needs to build
+valid frames and to recognise rooms and errors.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-ROOM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-FEED_PREFIX = "feed:"  # rooms only the publish API writes to
-MAX_TEXT_CHARS = 4000
-MAX_DATA_BYTES = 32 * 1024
-MAX_CLIENT_MSG_ID = 64
-HISTORY_PAGE_MAX = 100
-JOINED_HISTORY = 20  # `joined` carries up to this many recent messages
-
-# Error codes the service answers with (protocol: "Error codes").
-ERROR_CODES = (
-    "bad_request",
-    "unknown_action",
-    "invalid_room",
-    "too_large",
-    "not_member",
-    "read_only",
-    "rate_limited",
-    "user_offline",
-    "too_many_rooms",
-    "internal",
+from wschat_protocol import (
+    ACTIONS,
+    ERROR_CODES,
+    FEED_PREFIX,
+    FRAME_TYPES,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    JOIN_HISTORY,
+    JOINED_MAX_MEMBERS,
+    MAX_CLIENT_MSG_ID_CHARS,
+    MAX_DATA_BYTES,
+    MAX_ROOMS_PER_CONNECTION,
+    MAX_TEXT_CHARS,
+    MAX_USER_ID_CHARS,
+    MEMBERS_DEFAULT_LIMIT,
+    MEMBERS_MAX_LIMIT,
+    ROOM_RE,
+    catch_up_cursor,
+    id_at,
+    is_feed,
+    is_message_id,
+    valid_room,
 )
 
-# Message ids are ULIDs (docs/protocol.md): 10 Crockford base32 digits of milliseconds,
-# then 16 random ones, so string order is time order and an id can be made for a moment.
-ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-ID_TIME_DIGITS = 10
-ID_LENGTH = 26
-# How far before the newest id seen a catch-up starts: an id is minted by the sending
-# invocation, so one stored just after it may carry a slightly older id.
-CATCHUP_MARGIN_MS = 5000
 # The id below every id: `after` it pages a room from its first message.
-FIRST_ID = ID_ALPHABET[0] * ID_LENGTH
+FIRST_ID = id_at(0)
+
+# Older names the clients use, kept as aliases (not copies) of the facts above.
+MAX_CLIENT_MSG_ID = MAX_CLIENT_MSG_ID_CHARS
+HISTORY_PAGE_MAX = HISTORY_MAX_LIMIT
+
+__all__ = [
+    "ACTIONS",
+    "ERROR_CODES",
+    "FEED_PREFIX",
+    "FIRST_ID",
+    "FRAME_TYPES",
+    "HISTORY_DEFAULT_LIMIT",
+    "HISTORY_MAX_LIMIT",
+    "HISTORY_PAGE_MAX",
+    "JOINED_MAX_MEMBERS",
+    "JOIN_HISTORY",
+    "MAX_CLIENT_MSG_ID",
+    "MAX_CLIENT_MSG_ID_CHARS",
+    "MAX_DATA_BYTES",
+    "MAX_ROOMS_PER_CONNECTION",
+    "MAX_TEXT_CHARS",
+    "MAX_USER_ID_CHARS",
+    "MEMBERS_DEFAULT_LIMIT",
+    "MEMBERS_MAX_LIMIT",
+    "ROOM_RE",
+    "catch_up_cursor",
+    "direct",
+    "encode",
+    "history",
+    "id_at",
+    "is_feed",
+    "is_message_id",
+    "join",
+    "leave",
+    "members",
+    "ping",
+    "resume_cursor",
+    "send",
+    "valid_room",
+    "whoami",
+    "with_token",
+]
 
 
-def valid_room(name: str) -> bool:
-    # fullmatch: `$` alone would accept a trailing newline ("abc\n").
-    return bool(ROOM_RE.fullmatch(name))
-
-
-def id_time_ms(message_id: str) -> int:
-    """The milliseconds encoded in a message id."""
-    value = 0
-    for c in message_id[:ID_TIME_DIGITS]:
-        value = value * 32 + ID_ALPHABET.index(c)
-    return value
-
-
-def id_at(ms: int) -> str:
-    """The smallest id of millisecond `ms`: every message id of that moment or later is after it."""
-    digits = []
-    value = max(0, ms)
-    for _ in range(ID_TIME_DIGITS):
-        value, d = divmod(value, 32)
-        digits.append(ID_ALPHABET[d])
-    return "".join(reversed(digits)) + ID_ALPHABET[0] * (ID_LENGTH - ID_TIME_DIGITS)
-
-
-def catchup_cursor(newest: str | None, margin_ms: int = CATCHUP_MARGIN_MS) -> str:
-    """Where to page forward from after a reconnect: a little before the newest id seen,
-    or the room's start when nothing was seen in it."""
-    if newest is None:
+def resume_cursor(newest: str | None) -> str:
+    """Where a reconnecting client pages forward from in a room: a few seconds before the
+    newest id it saw there (`catch_up_cursor`), or the room's start when it saw none."""
+    if newest is None or not is_message_id(newest):
         return FIRST_ID
-    try:
-        return id_at(id_time_ms(newest) - margin_ms)
-    except ValueError:  # not an id of ours: start over rather than miss anything
-        return FIRST_ID
-
-
-def is_feed(room: str) -> bool:
-    return room.startswith(FEED_PREFIX)
+    return catch_up_cursor(newest)
 
 
 def with_token(url: str, token: str) -> str:
@@ -132,6 +139,10 @@ def _with_body(
 def history(
     room: str, before: str | None = None, limit: int | None = None, *, after: str | None = None
 ) -> dict[str, Any]:
+    """A `history` request: newest (no cursor), older than `before`, or newer than
+    `after` (one of the two at most)."""
+    if before is not None and after is not None:
+        raise ValueError("history pages one way: give `before` or `after`, not both")
     frame: dict[str, Any] = {"action": "history", "room": room}
     if before is not None:
         frame["before"] = before
@@ -143,6 +154,7 @@ def history(
 
 
 def members(room: str, after: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    """A `members` page: users by id, from the one after `after`."""
     frame: dict[str, Any] = {"action": "members", "room": room}
     if after is not None:
         frame["after"] = after

@@ -33,7 +33,7 @@ from client import protocol
 from client.chat import commands as c
 from client.chat.render import direct_line, message_line, render, safe
 
-CATCHUP_PAGE = protocol.HISTORY_PAGE_MAX
+CATCHUP_PAGE = protocol.HISTORY_MAX_LIMIT
 MEMBERS_PAGE = 100  # names a /members prints; the total comes from memberCount
 
 Timer = Literal["resend", "history"]
@@ -348,9 +348,9 @@ class ChatState:
         fx = Effects(lines=[f"* back in #{safe(name)}"])
         if self.current is None:
             self.current = name
-        cursor = protocol.catchup_cursor(room.newest)
+        cursor = protocol.resume_cursor(room.newest)
         room.missed.update({m["id"]: m for m in recent})
-        whole_room = len(recent) < protocol.JOINED_HISTORY
+        whole_room = len(recent) < protocol.JOIN_HISTORY
         if not whole_room and recent[0]["id"] > cursor:
             # `joined` does not reach back to the cursor: page forward from it.
             room.catching_up = True

@@ -11,20 +11,19 @@
 // seen, to the end, dropping duplicates by id.
 
 import { FeedChart } from "./feedchart.js";
+import {
+  FEED_PREFIX, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, JOIN_HISTORY, catchUpCursor, idAt, validRoom,
+} from "./protocol.js";
 
 const params = new URLSearchParams(location.search);
-const JOINED_HISTORY = 20; // recent messages the service sends with `joined`
-const HISTORY_PAGE = 50;
-const CATCHUP_PAGE = 100;
-const CATCHUP_MARGIN_MS = 5000; // ids minted at the same moment may sort just before
-const FEED = "feed:";
+const JOINED_HISTORY = JOIN_HISTORY; // recent messages the service sends with `joined`
+const HISTORY_PAGE = HISTORY_DEFAULT_LIMIT;
+const CATCHUP_PAGE = HISTORY_MAX_LIMIT;
+const FEED = FEED_PREFIX;
 const KEEPALIVE_MS = 5 * 60_000; // the service closes connections idle for 10 minutes
 // ?backoff=SECONDS caps the reconnect delay (default 30).
 const BACKOFF_MAX_MS = (Number(params.get("backoff")) || 30) * 1000;
-const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
-// Message ids are ULIDs: 10 Crockford base32 digits of milliseconds, then 16 random ones.
-const ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-const FIRST_ID = "0".repeat(26);
+const FIRST_ID = idAt(0); // `after` it: a room from its first message
 const LINK_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
 
 const $ = (id) => document.getElementById(id);
@@ -48,31 +47,9 @@ function newId() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
 }
 
-/** The id below every id of millisecond `ms` and later. */
-function idAt(ms) {
-  let value = Math.max(0, Math.floor(ms));
-  let digits = "";
-  for (let i = 0; i < 10; i++) {
-    digits = ID_ALPHABET[value % 32] + digits;
-    value = Math.floor(value / 32);
-  }
-  return digits + "0".repeat(16);
-}
-
-function idTime(id) {
-  let value = 0;
-  for (const c of id.slice(0, 10)) {
-    const d = ID_ALPHABET.indexOf(c);
-    if (d < 0) return null;
-    value = value * 32 + d;
-  }
-  return value;
-}
-
 /** Where a catch-up starts: a few seconds before the newest id seen, or the room's start. */
-export function catchupCursor(newest) {
-  const ms = newest ? idTime(newest) : null;
-  return ms == null ? FIRST_ID : idAt(ms - CATCHUP_MARGIN_MS);
+function resumeCursor(newest) {
+  return newest ? catchUpCursor(newest) : FIRST_ID;
 }
 
 function tokenClaims(token) {
@@ -455,7 +432,7 @@ function connect() {
 }
 
 function initialRooms() {
-  const rooms = params.getAll("room").filter((r) => ROOM_RE.test(r));
+  const rooms = params.getAll("room").filter((r) => validRoom(r));
   return rooms.length ? rooms : ["general"];
 }
 
@@ -530,7 +507,7 @@ function joined(f) {
   // Only the service says where the room starts (a page with nextBefore null); ask again.
   room.startReached = false;
   if (rejoin) {
-    const cursor = catchupCursor(room.log.newest);
+    const cursor = resumeCursor(room.log.newest);
     // `joined` carries the room's newest messages: a full set that does not reach back
     // to the cursor leaves a gap, closed by paging forward from the cursor.
     room.catchingUp = recent.length >= JOINED_HISTORY && recent[0].id > cursor;
@@ -806,7 +783,7 @@ function drawer(open) {
 
 function joinRoom(name) {
   name = name.trim().replace(/^#/, "");
-  if (!ROOM_RE.test(name)) {
+  if (!validRoom(name)) {
     notice(`not a room name: ${name} (a letter or digit, then letters, digits and _ . : -; up to 64, no spaces)`);
     return;
   }

@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from wschat_protocol import (
+    ACTIONS,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    JOIN_HISTORY,
+    JOINED_MAX_MEMBERS,
+    MAX_CLIENT_MSG_ID_CHARS,
+    MAX_DATA_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_USER_ID_CHARS,
+    MEMBERS_DEFAULT_LIMIT,
+    MEMBERS_MAX_LIMIT,
+    is_feed,
+    valid_room,
+)
 
 from . import ids
 from .errors import BadRequest, InvalidRoom, ReadOnly, TooLarge, UnknownAction
 from .model import Body
 
-ROOM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-FEED_PREFIX = "feed:"
-MAX_TEXT_CHARS = 4000
-MAX_DATA_BYTES = 32 * 1024
-MAX_CLIENT_MSG_ID_CHARS = 64
-MAX_USER_ID_CHARS = 128
-HISTORY_DEFAULT_LIMIT = 50
-HISTORY_MAX_LIMIT = 100
-JOIN_HISTORY = 20
-MEMBERS_DEFAULT_LIMIT = 1000
-MEMBERS_MAX_LIMIT = 1000
-JOINED_MAX_MEMBERS = 100
+__all__ = ["JOINED_MAX_MEMBERS", "JOIN_HISTORY", "is_feed"]  # what the service reads here
 # Nesting beyond this is refused: deep enough for any real payload, far from the depth
 # where Python's JSON parser hits the recursion limit inside a handler.
 MAX_JSON_DEPTH = 64
@@ -84,11 +88,6 @@ class Ping:
 
 
 Command = Join | Leave | Send | History | Members | Direct | WhoAmI | Ping
-ACTIONS = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
-
-
-def is_feed(room: str) -> bool:
-    return room.startswith(FEED_PREFIX)
 
 
 def validate_room(value: Any) -> str:
@@ -96,7 +95,7 @@ def validate_room(value: Any) -> str:
         raise BadRequest("missing field 'room'")
     if not isinstance(value, str):
         raise BadRequest("field 'room' must be a string")
-    if not ROOM_PATTERN.fullmatch(value):
+    if not valid_room(value):
         raise InvalidRoom(
             "room names are 1-64 characters: letters, digits and _ . : - "
             "(starting with a letter or digit)"

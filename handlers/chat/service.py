@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from wschat_protocol import MAX_MESSAGE_BYTES
+
 from . import commands as c
 from .errors import NotMember, UserOffline
 from .fanout import Deliveries
@@ -22,7 +24,7 @@ from .store import Store
 
 # Every answer fits one API Gateway message (128 KB); pages stop short of it, leaving room
 # for the frame's own fields.
-REPLY_BUDGET_BYTES = 128 * 1024 - 2048
+REPLY_BUDGET_BYTES = MAX_MESSAGE_BYTES - 2048
 
 
 class Deliverer(Protocol):
