@@ -11,6 +11,8 @@ import argparse
 import asyncio
 import re
 import sys
+import time
+from datetime import datetime
 
 import jwt
 
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         except jwt.PyJWTError as exc:
             p.error(f"--token is not a JWT: {exc}")
         me = str(claims.get("sub", ""))
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp <= time.time():
+            at = datetime.fromtimestamp(exp).strftime("%Y-%m-%d %H:%M:%S")
+            p.error(f"--token expired at {at}: get a new one")
 
         def token() -> str:
             return str(args.token)

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from client.tokens import mint_token
 from infra.stack import LocalStack
 from tests.integration.client.conftest import PYTHON, REPO, client_env
 from tests.integration.client.peer import Peer
 from tests.integration.client.proxy import CuttableProxy
+from tests.integration.client.run import run_client
 from tests.integration.client.terminal import Terminal
 
 _rooms = itertools.count()
@@ -202,3 +204,10 @@ async def test_a_refused_token_ends_the_session_with_a_message(
     alice = terminals("--url", stack.ws_url, "--name", "Alice", env=env)
     await alice.expect(r"! the service refused the token \(HTTP 401\); giving up")
     assert await alice.exit_status() == 1
+
+
+async def test_an_expired_token_is_refused_before_connecting(stack: LocalStack) -> None:
+    token = mint_token("alice", secret=stack.secret, ttl_s=-60)
+    done = await run_client(stack, "client.chat", "--url", stack.ws_url, "--token", token)
+    assert done.status == 2
+    assert "--token expired at" in done.err
