@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from client import tls
+
 # The service's default per-connection rate limit (serverless.yml CHAT_RATE_LIMIT /
 # CHAT_RATE_WINDOW_SECONDS): past it, sends are answered with `rate_limited`.
 SERVICE_RATE_LIMIT = 50
@@ -62,8 +64,11 @@ class LoadConfig:
     html_path: Path | None = None
     lambda_ms: dict[str, float] = field(default_factory=dict)
     lambda_memory_mb: int = 512
-    ca: str | None = None
+    ca: Path | None = None
     insecure: bool = False
+    # Without --stage: sending time starts once every user has joined (or failed to), as
+    # `--duration` always meant; with stages, the stages are the clock.
+    after_ramp: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -245,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
         help="sign a token per connection with this secret "
         "(default: $CHAT_JWT_SECRET or the local dev secret)",
     )
-    add_tls_arguments(p)
+    tls.add_tls_arguments(p)
     out = p.add_argument_group("output")
     out.add_argument("--json", type=Path, metavar="FILE", help="the results as JSON")
     out.add_argument(
@@ -306,18 +311,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_tls_arguments(p: argparse.ArgumentParser) -> None:
-    """--ca / --insecure, from the clients' shared TLS options when they are there."""
-    try:
-        from client import tls  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        g = p.add_argument_group("TLS")
-        g.add_argument("--ca", metavar="FILE", help="trust this CA bundle (PEM) for wss://")
-        g.add_argument("--insecure", action="store_true", help="do not verify wss:// certificates")
-    else:
-        tls.add_tls_arguments(p)
-
-
 def _from_file(p: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
     try:
         raw = tomllib.loads(path.read_text())
@@ -353,8 +346,8 @@ def parse(argv: list[str] | None = None) -> LoadConfig:
         )
     else:
         connections = a.connections
-        # Ramp up, then --duration seconds at full strength (sending starts with each join).
-        stages = (Stage(connections / a.ramp + a.duration, connections, a.ramp),)
+        # Ramp up, then --duration seconds with everyone in (sending starts with each join).
+        stages = (Stage(a.duration, connections, a.ramp),)
     if a.rooms > connections:
         p.error("--rooms cannot exceed --connections (every room needs a member)")
     if not 0 <= a.payload <= 30_000:
@@ -362,6 +355,10 @@ def parse(argv: list[str] | None = None) -> LoadConfig:
     if a.max_error_rate is not None and not 0 <= a.max_error_rate <= 1:
         p.error("--max-error-rate is a ratio, 0..1")
     mode = "master" if a.master else "worker" if a.worker else "local"
+    try:
+        tls.client_ssl_context(a)  # a bad --ca is a usage error, before any connection
+    except tls.TLSConfigError as exc:
+        p.error(str(exc))
     return LoadConfig(
         url=a.url,
         connections=connections,
@@ -390,6 +387,7 @@ def parse(argv: list[str] | None = None) -> LoadConfig:
         html_path=a.html,
         lambda_ms=a.lambda_ms,
         lambda_memory_mb=a.lambda_memory,
-        ca=getattr(a, "ca", None),
-        insecure=bool(getattr(a, "insecure", False)),
+        ca=a.ca,
+        insecure=a.insecure,
+        after_ramp=not a.stage,
     )

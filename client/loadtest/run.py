@@ -64,6 +64,7 @@ class Stages(LoadTestShape):
 @dataclass
 class Timeline:
     start: float = 0.0  # wall-clock, the run's first user
+    ramped: float = 0.0  # every user in (without --stage); else the start
     send_end: float = 0.0
     drained: float = 0.0
     end: float = 0.0
@@ -133,6 +134,9 @@ class LoadRun:
         self.runner.start_shape()
         progress = gevent.spawn(self._progress) if cfg.progress else None
         try:
+            if cfg.after_ramp:
+                self._wait_for_ramp()
+            self.t.ramped = time.time()
             gevent.sleep(cfg.duration_s)
             self.t.send_end = time.time()
             self.runner.send_message("wschat_phase", {"sending": False})
@@ -162,6 +166,18 @@ class LoadRun:
         print(f"waiting for {want} worker(s) on port {self.cfg.master_port}", file=sys.stderr)
         while len(self.runner.clients.ready) < want:
             gevent.sleep(0.1)
+
+    def _wait_for_ramp(self) -> None:
+        """Until every user has joined its room or given up (connect or join failed)."""
+        cfg, tally = self.cfg, self.tally
+        deadline = time.time() + cfg.connections / cfg.stages[0].spawn_rate
+        deadline += 2 * cfg.open_timeout_s + 2 * CHUNK_EVERY_S
+        while time.time() < deadline:
+            settled = sum(tally.total(k) for k in ("joined", "join_failed", "connect_failed"))
+            if settled >= cfg.connections:
+                return
+            gevent.sleep(0.2)
+        self.t.notes.append("not every user had joined when sending time started")
 
     def _drain(self) -> None:
         """Wait until every delivery owed has arrived (or the drain time is up)."""

@@ -16,13 +16,14 @@ not `websockets`, and bench/loadtest_cost.py for what it costs per delivery).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import random
-import ssl
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gevent
@@ -30,7 +31,7 @@ import websocket
 from gevent.event import AsyncResult, Event
 from locust import User, task
 
-from client import protocol
+from client import protocol, tls
 from client.loadtest.config import LoadConfig
 from client.loadtest.cost import metered_messages
 from client.loadtest.record import JOINED, JOINING, LEAVING, LEFT, MemberRecord, Recorder
@@ -67,12 +68,10 @@ class Process:
         return f"lt-{self.run_id}-{i}"
 
 
-def ssl_options(ca: str | None, insecure: bool) -> dict[str, Any]:
-    if insecure:
-        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    if ca:
-        return {"context": ssl.create_default_context(cafile=ca)}
-    return {}
+def ssl_options(ca: Path | None, insecure: bool) -> dict[str, Any]:
+    """websocket-client's TLS options for --ca / --insecure (the clients' shared ones)."""
+    ctx = tls.client_ssl_context(argparse.Namespace(ca=ca, insecure=insecure))
+    return {} if ctx is None else {"context": ctx}
 
 
 class ReadAhead:
@@ -259,6 +258,7 @@ class ChatUser(User):
 
     def _failed_connect(self, started: float, code: str, exc: Exception) -> bool:
         self.process.recorder.errors[code] += 1
+        self.process.recorder.counts["connect_failed"] += 1
         self._fire("connect", started, exc)
         return False
 
@@ -268,6 +268,7 @@ class ChatUser(User):
         frame = protocol.encode(protocol.join(self.room))
         joined = self._request("join", lambda: self._ask("joined", frame))
         if joined is None:
+            rec.counts["join_failed"] += 1
             return False
         rec.event(self.rec, JOINED, wall())
         rec.counts["joined"] += 1

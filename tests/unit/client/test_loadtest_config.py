@@ -24,8 +24,8 @@ def test_the_documented_command_line() -> None:
         128,
         "s",
     )
-    # Ramp at 250/s, then 30 s at full strength.
-    assert cfg.stages == (Stage(4.0 + 30.0, 1000, 250.0),)
+    # Ramp at 250/s, then 30 s once everyone is in.
+    assert cfg.stages == (Stage(30.0, 1000, 250.0),) and cfg.after_ramp
     assert (cfg.json_path, cfg.plot_path) == (Path("out.json"), Path("out.png"))
     assert cfg.rate_warning() is None  # 0.5 msg/s per connection
     assert cfg.mode == "local"
