@@ -35,6 +35,7 @@ FORCED_RECONNECT_S = 2 * 3600  # API Gateway's hard limit on a connection's life
 PING_EVERY_S = 300  # the bundled clients' keepalive (inside the 10-minute idle timeout)
 FANOUT_SHARD = 250  # recipients per invocation before `fanout` takes over (serverless.yml)
 MEMBER_ITEM_BYTES = 150  # a membership item, as read by the members Query
+ROOM_USER_ITEM_BYTES = 100  # a room-user item (`RU#{room}`), as read by members / COUNT
 MESSAGE_ITEM_BYTES = 200  # a stored message, as read by history (plus its data)
 KB = 1024
 
@@ -121,6 +122,9 @@ class Patterns:
         self.n = n
         self.members_rru = math.ceil(n * MEMBER_ITEM_BYTES / (4 * KB))
         self.presence = 0.0 if w.feed else n - 1  # frames to the other members
+        self.presence_rru = 0 if w.feed else self.members_rru  # presence reads the members
+        # a join reads 101 room users (~3 RRU) and, past 100 users, counts them all
+        self.room_users_rru = 3 + (math.ceil(n * ROOM_USER_ITEM_BYTES / (4 * KB)) if n > 100 else 0)
 
     def _lambda(self, u: Usage, ms: float, count: float = 1.0) -> None:
         u.invocations += count
@@ -133,19 +137,24 @@ class Patterns:
         return u
 
     def disconnect(self) -> Usage:
-        # DeleteItem + BatchWriteItem (user index + 1 membership) + presence Query per room.
-        u = Usage(wru=1 + 2, rru=self.members_rru, messages=self.presence)
+        # DeleteItem + BatchWriteItem (user index + the membership) + UpdateItem and
+        # DeleteItem of its room-user item (its last connection there) + presence.
+        u = Usage(wru=1 + 2 + 1 + 1, rru=self.presence_rru, messages=self.presence)
         self._lambda(u, self.w.durations.disconnect)
         return u
 
     def join(self) -> Usage:
-        # touch + Query members + TransactWriteItems (2 items) + Query the last 20 messages.
-        u = Usage(wru=1 + 4, rru=self.members_rru + 1, messages=2 + self.presence)
+        # touch + TransactWriteItems (membership, rooms set, room user: 6 WRU) + Query the
+        # last 20 messages + Query room users (+ COUNT past 100) + presence.
+        rru = 1 + self.room_users_rru + self.presence_rru
+        u = Usage(wru=1 + 6, rru=rru, messages=2 + self.presence)
         self._lambda(u, self.w.durations.message)
         return u
 
     def leave(self) -> Usage:
-        u = Usage(wru=1 + 4, rru=self.members_rru, messages=2 + self.presence)
+        # touch + TransactWriteItems (membership, rooms set) + UpdateItem and DeleteItem of
+        # the room-user item (the user's last connection there) + presence.
+        u = Usage(wru=1 + 4 + 1 + 1, rru=self.presence_rru, messages=2 + self.presence)
         self._lambda(u, self.w.durations.message)
         return u
 
@@ -167,10 +176,11 @@ class Patterns:
         self._lambda(u, self.w.durations.message)
         return u
 
-    def history(self, limit: int | None = None) -> Usage:
+    def history(self, limit: int | None = None, cursor: bool = False) -> Usage:
         lim = self.w.history_limit if limit is None else limit
         size = (lim + 1) * (MESSAGE_ITEM_BYTES + self.w.payload_bytes)
-        u = Usage(wru=1, rru=math.ceil(size / (4 * KB)), messages=1 + metered_messages(size))
+        rru = math.ceil(size / (4 * KB)) + (1 if cursor else 0)  # the cursor's other side
+        u = Usage(wru=1, rru=rru, messages=1 + metered_messages(size))
         self._lambda(u, self.w.durations.message)
         return u
 
@@ -182,7 +192,8 @@ class Patterns:
     def reconnect(self) -> Usage:
         """Close, connect, rejoin and catch up (one history page forward)."""
         u = Usage()
-        for part in (self.disconnect(), self.connect(), self.join(), self.history(100)):
+        catch_up = self.history(100, cursor=True)
+        for part in (self.disconnect(), self.connect(), self.join(), catch_up):
             u.add(part)
         return u
 
