@@ -57,15 +57,27 @@ def draw(
         2, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
     )
     fig.suptitle(title, fontsize=13)
-    # max underneath, dashed and thin; p99 and p50 solid with markers: where they meet,
-    # each stays visible.
-    lat.plot(s["t"], s["max"], color="#7f7f7f", lw=1.2, ls="--", label="max", zorder=1)
-    lat.plot(s["t"], s["p99"], color="#ff7f0e", lw=2, marker=".", ms=4, label="p99", zorder=2)
-    lat.plot(s["t"], s["p50"], color="#1f77b4", lw=2, marker=".", ms=4, label="p50", zorder=3)
+    # Where the lines meet (a second with few deliveries has p99 = max), each must still
+    # show: p50 and p99 solid, max dashed with crosses on top of them, so the solid
+    # lines show through its gaps.
+    lat.plot(s["t"], s["p50"], color="#1f77b4", lw=2, marker="o", ms=3, label="p50", zorder=2)
+    lat.plot(s["t"], s["p99"], color="#ff7f0e", lw=2.5, marker="s", ms=3, label="p99", zorder=3)
+    lat.plot(
+        s["t"],
+        s["max"],
+        color="#333333",
+        lw=1.2,
+        ls=(0, (4, 3)),
+        marker="x",
+        ms=5,
+        label="max",
+        zorder=4,
+    )
     lat.set_ylabel("delivery latency (ms)", fontsize=11)
+    lat.margins(y=0.15)  # room above the highest point for the legend
     lat.set_ylim(bottom=0)
     lat.grid(True, alpha=0.3)
-    lat.legend(loc="upper left", fontsize=10)
+    lat.legend(loc="best", fontsize=10, framealpha=0.9)
     thr.plot(s["t"], s["rate"], color="#2ca02c", lw=2, drawstyle="steps-mid")
     thr.set_ylabel("deliveries per second", fontsize=11)
     thr.set_xlabel("seconds since the run started", fontsize=11)
