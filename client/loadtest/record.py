@@ -41,8 +41,8 @@ class MemberRecord:
     events: list[tuple[str, float]] = field(default_factory=list)
     received: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     caught: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # history
-    seen_live: set[str] = field(default_factory=set)  # message ids delivered live
-    seen_cmids: set[str] = field(default_factory=set)  # every message it has, live or caught up
+    seen_live: set[str] = field(default_factory=set)  # messages delivered live
+    seen_caught: set[str] = field(default_factory=set)  # messages caught up from history
     duplicates: int = 0
     total: int = 0  # distinct messages it has (live and caught up)
 
@@ -79,30 +79,30 @@ class Recorder:
         self._dirty.add(m.key)
 
     def received(self, m: MemberRecord, message_id: str, cmid: str, live: bool = True) -> bool:
-        """A message reached member `m`; False when it is one it already had."""
+        """A message reached member `m`; False when it is one it already had.
+
+        Messages are told apart by `clientMsgId` (the service may store a retried send
+        under a new id: that is a duplicate too), or by id when they carry none."""
+        key = cmid or message_id
         if live:
-            if message_id in m.seen_live:
+            if key in m.seen_live:
                 m.duplicates += 1
                 self._dirty.add(m.key)
                 return False
-            m.seen_live.add(message_id)
-        if cmid in m.seen_cmids:
-            if live and cmid not in m.seen_live:
+            m.seen_live.add(key)
+            if key in m.seen_caught:
                 # Caught up from history first, now delivered live: the race the protocol
                 # warns about, not a duplicate delivery.
-                m.seen_live.add(cmid)
                 return False
-            if live:
-                m.duplicates += 1  # the same message stored and delivered twice
-                self._dirty.add(m.key)
+        elif key in m.seen_live or key in m.seen_caught:
             return False
-        m.seen_cmids.add(cmid)
+        else:
+            m.seen_caught.add(key)
         m.total += 1
         sender, _, seq = cmid.rpartition(".")
         if not (sender and seq.isdigit()):
             sender, seq = "?", "0"  # not one of ours: the tally counts it as unknown
         if live:
-            m.seen_live.add(cmid)
             m.received[sender].append(int(seq))
         else:
             # From history (a catch-up): it counts only where it was owed; history is

@@ -1,16 +1,22 @@
 """The run's results: one dict (written as JSON), the text printed at the end, and the
-thresholds' verdict (the last line says which failed, and by how much)."""
+thresholds' verdict (the last line says which failed, and by how much).
+
+Importing it does not import Locust (which monkey-patches the standard library for
+gevent on import): only `python -m client.loadtest` may do that, first thing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from locust.stats import StatsEntry
+from typing import TYPE_CHECKING, Any
 
 from client.loadtest.config import LoadConfig
 from client.loadtest.cost import Durations, Workload, month, run_usd
-from client.loadtest.run import LoadRun
 from client.loadtest.tally import Verdict
+
+if TYPE_CHECKING:
+    from locust.stats import StatsEntry
+
+    from client.loadtest.run import LoadRun
 
 REQUESTS = ("connect", "join", "send", "history", "leave", "reconnect", "catch-up")
 

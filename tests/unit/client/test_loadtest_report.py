@@ -73,3 +73,15 @@ def test_the_plot_draws_every_line_with_labels(tmp_path: Path) -> None:
     png = tmp_path / "run.png"
     draw(lat, mx, 100.0, "wschat load: test", png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_testers_pure_parts_do_not_import_locust() -> None:
+    # Importing Locust monkey-patches the standard library for gevent: in a test process
+    # (or any asyncio program importing these modules) that would break everything else.
+    import subprocess
+    import sys
+
+    modules = ["config", "cost", "plot", "record", "report", "tally"]
+    code = "".join(f"import client.loadtest.{m};" for m in modules)
+    code += "import sys; assert 'locust' not in sys.modules and 'gevent' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
