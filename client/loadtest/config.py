@@ -15,7 +15,7 @@ from client import tls
 SERVICE_RATE_LIMIT = 50
 SERVICE_RATE_WINDOW_S = 10.0
 
-ACTIONS = ("send", "history", "churn", "reconnect")
+SCENARIO_ACTIONS = ("send", "history", "churn", "reconnect")
 DEFAULT_MASTER_PORT = 5557  # Locust's
 
 
@@ -157,9 +157,9 @@ def mix(value: str) -> dict[str, float]:
     for part in str(value).split(","):
         name, _, weight = part.partition("=")
         name = name.strip()
-        if name not in ACTIONS:
+        if name not in SCENARIO_ACTIONS:
             raise argparse.ArgumentTypeError(
-                f"unknown action {name!r} (one of {', '.join(ACTIONS)})"
+                f"unknown action {name!r} (one of {', '.join(SCENARIO_ACTIONS)})"
             )
         try:
             out[name] = float(weight or 1)
