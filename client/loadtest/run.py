@@ -183,13 +183,17 @@ class LoadRun:
         """Wait until every delivery owed has arrived (or the drain time is up)."""
         deadline = time.time() + self.cfg.drain_s
         gevent.sleep(2 * CHUNK_EVERY_S + 0.2)  # the last sends' chunks
-        checked = -1
+        checked, pause = -1, 0.5
         while time.time() < deadline:
             if self.tally.changes != checked:
                 checked = self.tally.changes
+                started = time.monotonic()
                 if self.tally.outstanding(self._gone_workers()) == 0:
                     return
-            gevent.sleep(0.5)
+                # A count over millions of deliveries takes seconds: keep the master's
+                # greenlets (heartbeats, chunks) mostly free while it waits.
+                pause = max(0.5, 4 * (time.monotonic() - started))
+            gevent.sleep(pause)
 
     def _wait_for_finals(self) -> None:
         """Every worker that is still alive sends its final chunk when it stops."""
