@@ -1,43 +1,93 @@
-"""The chat protocol as the bundled clients speak it: frame builders, names and limits.
+"""The chat protocol as the bundled clients speak it: frame builders, and the protocol's
+facts (names, limits, the room pattern) re-exported from `wschat_protocol`, their one
+source, which the service uses too.
 
-The contract is docs/protocol (shared/protocol.md); this module only holds what a client
-needs to build valid frames and to recognise rooms and errors.
+The contract is docs/protocol.md; this module only adds what a client needs to build
+valid frames and to recognise rooms and errors.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-ROOM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-FEED_PREFIX = "feed:"  # rooms only the publish API writes to
-MAX_TEXT_CHARS = 4000
-MAX_DATA_BYTES = 32 * 1024
-MAX_CLIENT_MSG_ID = 64
-HISTORY_PAGE_MAX = 100
-
-# Error codes the service answers with (protocol: "Error codes").
-ERROR_CODES = (
-    "bad_request",
-    "unknown_action",
-    "invalid_room",
-    "too_large",
-    "not_member",
-    "read_only",
-    "rate_limited",
-    "user_offline",
-    "internal",
+from wschat_protocol import (
+    ACTIONS,
+    ERROR_CODES,
+    FEED_PREFIX,
+    FRAME_TYPES,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    JOIN_HISTORY,
+    JOINED_MAX_MEMBERS,
+    MAX_CLIENT_MSG_ID_CHARS,
+    MAX_DATA_BYTES,
+    MAX_ROOMS_PER_CONNECTION,
+    MAX_TEXT_CHARS,
+    MAX_USER_ID_CHARS,
+    MEMBERS_DEFAULT_LIMIT,
+    MEMBERS_MAX_LIMIT,
+    ROOM_RE,
+    catch_up_cursor,
+    id_at,
+    is_feed,
+    is_message_id,
+    valid_room,
 )
 
+# The id below every id: `after` it pages a room from its first message.
+FIRST_ID = id_at(0)
 
-def valid_room(name: str) -> bool:
-    return bool(ROOM_RE.match(name))
+# Older names the clients use, kept as aliases (not copies) of the facts above.
+MAX_CLIENT_MSG_ID = MAX_CLIENT_MSG_ID_CHARS
+HISTORY_PAGE_MAX = HISTORY_MAX_LIMIT
+
+__all__ = [
+    "ACTIONS",
+    "ERROR_CODES",
+    "FEED_PREFIX",
+    "FIRST_ID",
+    "FRAME_TYPES",
+    "HISTORY_DEFAULT_LIMIT",
+    "HISTORY_MAX_LIMIT",
+    "HISTORY_PAGE_MAX",
+    "JOINED_MAX_MEMBERS",
+    "JOIN_HISTORY",
+    "MAX_CLIENT_MSG_ID",
+    "MAX_CLIENT_MSG_ID_CHARS",
+    "MAX_DATA_BYTES",
+    "MAX_ROOMS_PER_CONNECTION",
+    "MAX_TEXT_CHARS",
+    "MAX_USER_ID_CHARS",
+    "MEMBERS_DEFAULT_LIMIT",
+    "MEMBERS_MAX_LIMIT",
+    "ROOM_RE",
+    "catch_up_cursor",
+    "direct",
+    "encode",
+    "history",
+    "id_at",
+    "is_feed",
+    "is_message_id",
+    "join",
+    "leave",
+    "members",
+    "ping",
+    "resume_cursor",
+    "send",
+    "valid_room",
+    "whoami",
+    "with_token",
+]
 
 
-def is_feed(room: str) -> bool:
-    return room.startswith(FEED_PREFIX)
+def resume_cursor(newest: str | None) -> str:
+    """Where a reconnecting client pages forward from in a room: a few seconds before the
+    newest id it saw there (`catch_up_cursor`), or the room's start when it saw none."""
+    if newest is None or not is_message_id(newest):
+        return FIRST_ID
+    return catch_up_cursor(newest)
 
 
 def with_token(url: str, token: str) -> str:
@@ -86,17 +136,31 @@ def _with_body(
     return frame
 
 
-def history(room: str, before: str | None = None, limit: int | None = None) -> dict[str, Any]:
+def history(
+    room: str, before: str | None = None, limit: int | None = None, *, after: str | None = None
+) -> dict[str, Any]:
+    """A `history` request: newest (no cursor), older than `before`, or newer than
+    `after` (one of the two at most)."""
+    if before is not None and after is not None:
+        raise ValueError("history pages one way: give `before` or `after`, not both")
     frame: dict[str, Any] = {"action": "history", "room": room}
     if before is not None:
         frame["before"] = before
+    if after is not None:
+        frame["after"] = after
     if limit is not None:
         frame["limit"] = limit
     return frame
 
 
-def members(room: str) -> dict[str, Any]:
-    return {"action": "members", "room": room}
+def members(room: str, after: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    """A `members` page: users by id, from the one after `after`."""
+    frame: dict[str, Any] = {"action": "members", "room": room}
+    if after is not None:
+        frame["after"] = after
+    if limit is not None:
+        frame["limit"] = limit
+    return frame
 
 
 def whoami() -> dict[str, Any]:

@@ -45,7 +45,12 @@ def chat_service(
     if conf.fanout_function:
         hand_off = LambdaHandOff(aws.lambda_client, conf.fanout_function, endpoint)
         sharding = Sharding(hand_off, conf.fanout_shard_size)
-    return ChatService(Store(aws.dynamodb(), conf), fanout, sharding=sharding)
+    return ChatService(
+        Store(aws.dynamodb(), conf),
+        fanout,
+        sharding=sharding,
+        presence_max_users=conf.presence_max_users,
+    )
 
 
 def record(metrics: Metrics, out: Outcome) -> None:

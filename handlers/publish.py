@@ -17,6 +17,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from wschat_protocol import MAX_MESSAGE_BYTES
+
 from .adapter import chat_service, count_refusal, record
 from .chat.commands import decode_frame, validate_body, validate_room
 from .chat.errors import BadRequest, ChatError, TooLarge
@@ -27,7 +29,7 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-MAX_BODY_BYTES = 128 * 1024
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES  # API Gateway would not deliver a larger message
 
 
 def respond(status: int, payload: dict[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from wschat_protocol import PUBLISH_SCOPE
+
 from .chat.auth import TokenVerifier, bearer, secret_source
 from .chat.errors import AuthError, Forbidden
 from .chat.settings import Settings
-
-PUBLISH_SCOPE = "publish"
 
 logger = Logger()
 tracer = Tracer()

@@ -19,11 +19,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from client.protocol import ERROR_CODES as PROTOCOL_ERROR_CODES
 from infra.dynamodb import MotoServer
 from infra.stack import LocalStack, local_stack
 from tests.conftest import scaled
 from tests.tokens import chat_token
+from wschat_protocol import ERROR_CODES as PROTOCOL_ERROR_CODES
 
 REPO = Path(__file__).resolve().parents[1]
 Frame = dict[str, Any]

@@ -1,15 +1,18 @@
 """The chat CLI's event loop: typed lines in, frames out, frames in, lines out; reconnects.
 
-Two tasks share one `ChatState`: one reads typed lines (from a thread, so the terminal's
-blocking mode is left alone), the other holds the connection, reconnecting with backoff
-and joining every room again (the state then catches up on missed messages). Frames typed
+Two tasks share one `ChatState`: one takes typed lines from an inbox (fed by the
+prompt, `client.chat.prompt`, or by a thread reading a pipe), the other holds the
+connection, reconnecting with backoff and joining every room again (the state then
+catches up on missed messages and sends again what was not acked). Other frames typed
 while disconnected wait in an outbox and go out once the rooms are joined again.
+A refused token or an untrusted certificate ends the session: retrying cannot help.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -21,7 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from client import protocol
 from client.backoff import Backoff
 from client.chat.commands import parse
-from client.chat.state import ChatState, Effects
+from client.chat.state import ChatState, Effects, Timer
+from client.tls import certificate_problem, connect_kwargs
 
 
 def read_lines(
@@ -49,6 +53,8 @@ class ChatApp:
         backoff: Backoff | None = None,
         keepalive_s: float = 300.0,
         open_timeout_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.url, self.token, self.state, self.out = url, token, state, out
         self.first_rooms = rooms
@@ -61,6 +67,11 @@ class ChatApp:
         self.outbox: list[dict[str, Any]] = []
         self.quiet_pongs = 0
         self.quitting = False
+        self.ssl_context = ssl_context
+        self.on_change = on_change  # the prompt redraws (room, online) when told
+        self.resent = False  # unacked sends went out again on this connection
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, inbox: asyncio.Queue[str | None]) -> int:
         typing = asyncio.create_task(self._typing(inbox))
@@ -71,6 +82,8 @@ class ChatApp:
             if self.ws is not None:
                 await self.ws.close()
         code = linked.result() if linked in done else 0
+        for handle in self.timers:
+            handle.cancel()
         for task in (typing, linked):
             task.cancel()
         await asyncio.gather(typing, linked, return_exceptions=True)
@@ -93,13 +106,30 @@ class ChatApp:
             self.out(line)
         for frame in fx.frames:
             await self._send(frame)
+        for delay, name in fx.timers:
+            self._arm(delay, name)
+        self.on_change()
+
+    def _arm(self, delay: float, name: Timer) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self.timers.discard(handle)
+            if self.ws is not None:  # else the reconnect sends everything again
+                task = loop.create_task(self._apply(self.state.timer(name)))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+        handle = loop.call_later(delay, fire)
+        self.timers.add(handle)
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.ws is None or self.rejoining:
             # Offline, or still joining rooms (a send could overtake its room's join).
             if self.ws is None and not self.outbox:
                 self.out("* not connected: will send when back")
-            self.outbox.append(frame)
+            if frame.get("action") not in ("send", "direct"):
+                self.outbox.append(frame)  # sends wait as unacked in the state
             return
         try:
             await self.ws.send(protocol.encode(frame))
@@ -116,6 +146,7 @@ class ChatApp:
                 return 1
             self.backoff.reset()
             self.out("* connected" if first else "* reconnected")
+            self.resent = False
             joins = [protocol.join(r) for r in self.first_rooms] if first else self.state.rejoin()
             first = False
             self.ws = ws
@@ -133,6 +164,7 @@ class ChatApp:
             finally:
                 keepalive.cancel()
                 self.ws = None
+                self.on_change()
             if self.quitting:
                 return 0
             delay = self.backoff.next()
@@ -147,6 +179,7 @@ class ChatApp:
                     compression=None,
                     open_timeout=self.open_timeout_s,
                     max_size=2**20,
+                    **connect_kwargs(self.url, self.ssl_context),
                 )
             except InvalidStatus as exc:
                 status = exc.response.status_code
@@ -155,6 +188,9 @@ class ChatApp:
                     return None
                 reason = f"HTTP {status}"
             except (OSError, TimeoutError, InvalidHandshake) as exc:
+                if problem := certificate_problem(exc):
+                    self.out(f"! {problem}; giving up")
+                    return None
                 reason = str(exc) or type(exc).__name__
             delay = self.backoff.next()
             self.out(f"! cannot connect ({reason}); retrying in {delay:.1f} s")
@@ -180,8 +216,13 @@ class ChatApp:
         await self._flush_if_ready()
 
     async def _flush_if_ready(self) -> None:
-        if self.rejoining or not self.outbox or self.ws is None:
+        if self.rejoining or self.ws is None:
             return
+        if not self.resent:
+            # The rooms are joined: what the old connection may have swallowed goes again.
+            self.resent = True
+            for frame in self.state.resend():
+                await self._send(frame)
         pending, self.outbox = self.outbox, []
         for frame in pending:
             await self._send(frame)
@@ -194,9 +235,13 @@ class ChatApp:
             await ws.send(protocol.encode(protocol.ping()))
 
 
-def printer(stream: TextIO = sys.stdout) -> Callable[[str], None]:
+def printer(stream: TextIO | None = None) -> Callable[[str], None]:
+    """Print lines to `stream`, by default whatever sys.stdout is at the time (the prompt
+    replaces it, so lines appear above the line being typed)."""
+
     def out(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
+        target = stream or sys.stdout
+        target.write(line + "\n")
+        target.flush()
 
     return out

@@ -26,6 +26,15 @@ commands:
   /quit                leave (Ctrl-D too)"""
 
 
+# The slash commands, for completion; those whose argument is a room.
+VERBS = (
+    "join", "leave", "room", "rooms", "members", "history", "dm", "msg",
+    "whoami", "ping", "help", "quit",
+)  # fmt: skip
+ROOM_VERBS = ("join", "leave", "room", "members")
+ARG_VERBS = ("join", "leave", "room", "members", "history", "dm", "msg")
+
+
 @dataclass(frozen=True)
 class Say:
     text: str
@@ -98,11 +107,15 @@ Command = (
 
 
 def _room(arg: str, usage: str) -> str | Invalid:
+    """The room named by the whole of `arg`: `/join bad room!` is refused, not read as `bad`."""
     name = arg.lstrip("#")
     if not name:
         return Invalid(f"usage: {usage}")
     if not valid_room(name):
-        return Invalid(f"not a room name: {arg!r} (letters, digits and _ . : - ; up to 64)")
+        return Invalid(
+            f"not a room name: {arg!r} (a letter or digit, then letters, digits and _ . : -;"
+            " up to 64, no spaces)"
+        )
     return name
 
 
@@ -129,14 +142,14 @@ def parse(line: str) -> Command | Invalid | None:
         return simple[verb]
     if verb in ("join", "room", "switch"):
         usage = f"/{verb} ROOM"
-        name = _room(rest.split(" ")[0] if rest else "", usage)
+        name = _room(rest, usage)
         if isinstance(name, Invalid):
             return name
         return Join(name) if verb == "join" else Switch(name)
     if verb in ("leave", "members"):
         room: str | None = None
         if rest:
-            name = _room(rest.split(" ")[0], f"/{verb} [ROOM]")
+            name = _room(rest, f"/{verb} [ROOM]")
             if isinstance(name, Invalid):
                 return name
             room = name

@@ -12,6 +12,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from client.protocol import is_feed
+
 User = dict[str, Any]
 
 
@@ -65,8 +67,12 @@ def direct_line(m: dict[str, Any], me: str | None, now_ms: float | None = None) 
     return f"[{clock(m.get('ts'), now_ms)}] (dm) {route}: {body(m)}"
 
 
-def member_list(users: list[User]) -> str:
-    return ", ".join(who(u) for u in users) or "nobody"
+def member_list(users: list[User], total: int | None = None) -> str:
+    """`Alice, Bob`, and `, and 98 more` when `total` says the list is a first page."""
+    names = ", ".join(who(u) for u in users) or "nobody"
+    if total is not None and total > len(users):
+        names += f", and {total - len(users)} more"
+    return names
 
 
 def error_line(frame: dict[str, Any]) -> str:
@@ -79,8 +85,14 @@ def error_line(frame: dict[str, Any]) -> str:
     return line
 
 
-def render(frame: dict[str, Any], me: str | None = None, now_ms: float | None = None) -> list[str]:
-    """The lines to print for one service frame (history pages are handled by the caller)."""
+def render(
+    frame: dict[str, Any],
+    me: str | None = None,
+    now_ms: float | None = None,
+    total: int | None = None,
+) -> list[str]:
+    """The lines to print for one service frame (history pages are handled by the caller).
+    `total`: how many members a `members` page is the start of, when known."""
     kind = frame.get("type")
     if kind == "message":
         return [message_line(frame, now_ms)]
@@ -93,14 +105,18 @@ def render(frame: dict[str, Any], me: str | None = None, now_ms: float | None = 
         ]
     if kind == "joined":
         people = frame.get("members") or []
-        return [
-            f"* you joined #{safe(frame.get('room'))}; {len(people)} here: {member_list(people)}"
-        ]
+        count = frame.get("memberCount")
+        n = count if isinstance(count, int) else len(people)
+        room = safe(frame.get("room"))
+        if is_feed(str(frame.get("room", ""))):  # viewers do not see each other
+            return [f"* you joined #{room}; {n} watching"]
+        return [f"* you joined #{room}; {n} here: {member_list(people, n)}"]
     if kind == "left":
         return [f"* you left #{safe(frame.get('room'))}"]
     if kind == "members":
         people = frame.get("members") or []
-        return [f"* #{safe(frame.get('room'))}: {len(people)} here: {member_list(people)}"]
+        n = total if total is not None else len(people)
+        return [f"* #{safe(frame.get('room'))}: {n} here: {member_list(people, n)}"]
     if kind == "whoami":
         rooms = ", ".join("#" + safe(r) for r in frame.get("rooms") or []) or "no rooms"
         conn = safe(frame.get("connectionId", "?"))

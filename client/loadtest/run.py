@@ -1,60 +1,40 @@
-"""The load run: ramp connections up, join rooms, send at a steady rate, drain, close.
+"""One load run on Locust: a single process, or a master and its workers.
 
-One asyncio process drives every connection: per delivery it does one `json.loads`, a
-set lookup and a couple of appends (see `tally`), and sending is paced by a single loop
-rather than a timer per connection, so thousands of connections stay cheap.
+Every process that runs users records what they saw (`record.Recorder`) and ships it each
+second to the tally (`tally.Tally`) — over Locust's custom messages when the tally is on
+the master (`wschat_chunk`, worker to master). The master sends the run's settings to its
+workers when the test starts (`wschat_config`) and tells them when sending stops
+(`wschat_phase`). The stages are a Locust `LoadTestShape`; after the last one the users
+stay connected while the last deliveries drain in, then stop, and every worker sends its
+final chunk before it reports itself stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
+import dataclasses
+import logging
 import resource
 import secrets
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+import gevent
+from locust import LoadTestShape
+from locust.env import Environment
+from locust.runners import MasterRunner, Runner
+from locust.stats import StatsCSVFileWriter, stats_history
 
-from client import protocol
-from client.loadtest.config import LoadConfig
-from client.loadtest.cost import metered_messages
-from client.loadtest.tally import Member, Tally
-from client.tokens import mint_token
+from client.loadtest.config import LoadConfig, Stage
+from client.loadtest.record import Recorder
+from client.loadtest.tally import Tally
+from client.loadtest.user import ChatUser, Process, ssl_options
 
-now = time.perf_counter
-
-
-@dataclass
-class Conn:
-    index: int
-    room_name: str
-    member: Member
-    token: str
-    ws: ClientConnection | None = None
-    opened_at: float = 0.0
-    closed_at: float | None = None
-    joined: asyncio.Event = field(default_factory=asyncio.Event)
-    join_ok: bool = False
-    given_up: bool = False  # closed by the tester: its join failed
-    seq: int = 0
-
-
-@dataclass
-class Timeline:
-    start: float = 0.0  # first connection attempt
-    connected: float = 0.0  # every connection open and joined (or failed)
-    send_start: float = 0.0
-    send_end: float = 0.0
-    drained: float = 0.0  # every delivery in, or the drain timeout
-    end: float = 0.0  # every connection closed
-    cpu_send_start: float = 0.0  # process CPU seconds when sending began
-    cpu_drained: float = 0.0  # ... and when the last delivery was in
+CHUNK_EVERY_S = 1.0
+FINAL_WAIT_S = 15.0  # how long the master waits for workers' final chunks after the stop
+CSV_PERCENTILES = [0.5, 0.9, 0.95, 0.99, 0.999, 1.0]
+log = logging.getLogger("client.loadtest")
 
 
 def raise_fd_limit() -> None:
@@ -64,223 +44,278 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class Stages(LoadTestShape):
+    """The run's stages, then the last stage's users held while deliveries drain."""
+
+    def __init__(self, stages: tuple[Stage, ...]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.stages = stages
+
+    def tick(self) -> tuple[int, float]:
+        t, elapsed = 0.0, self.get_run_time()  # type: ignore[no-untyped-call]
+        for s in self.stages:
+            t += s.duration_s
+            if elapsed < t:
+                return s.users, s.spawn_rate
+        last = self.stages[-1]
+        return last.users, last.spawn_rate
+
+
+@dataclass
+class Timeline:
+    start: float = 0.0  # wall-clock, the run's first user
+    ramped: float = 0.0  # every user in (without --stage); else the start
+    send_end: float = 0.0
+    drained: float = 0.0
+    end: float = 0.0
+    cpu_start: float = 0.0
+    cpu_drained: float = 0.0
+    peak_rss_kb: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
 class LoadRun:
+    """The master's (or single process's) side: stages, drain, verdict."""
+
     def __init__(self, cfg: LoadConfig) -> None:
         self.cfg = cfg
         self.run_id = secrets.token_hex(3)
-        self.tally = Tally(cfg.rooms)
-        self.rooms = [f"lt-{self.run_id}-{r}" for r in range(cfg.rooms)]
-        self.conns: list[Conn] = []
-        self.connect_ms: list[float] = []
-        self.failed = 0
-        self.close_codes: Counter[int] = Counter()  # closes the service started
-        self.metered = 0  # billable messages, both directions
-        self.metered_in_send_phase = 0
-        self.metered_before_send = 0
+        self.tally = Tally(cfg.open_timeout_s)
         self.t = Timeline()
-        self.closing = False
-        self.readers: list[asyncio.Task[None]] = []
-        # The send frame, pre-formatted: room, clientMsgId and padding are plain ASCII.
-        pad = "x" * cfg.payload
-        self.template = (
-            '{"action":"send","room":"%s","clientMsgId":"%s","data":{"t":%d,"pad":"' + pad + '"}}'
-        )
+        self.env = Environment(user_classes=[ChatUser], shape_class=Stages(cfg.stages))
+        self.process: Process | None = None
+        self.runner: Runner
+        self.csv: StatsCSVFileWriter | None = None
+        self.worker_ids: dict[str, str] = {}  # tally's worker name -> Locust's client id
 
-    def _token(self, i: int) -> str:
-        if self.cfg.token:
-            return self.cfg.token
-        sub = f"lt-{self.run_id}-{i}"
-        return mint_token(sub, name=f"load{i}", secret=self.cfg.secret, ttl_s=3600 * 3)
+    # -- setting up -----------------------------------------------------------------
 
-    async def run(self) -> None:
+    def setup(self) -> None:
+        cfg, env = self.cfg, self.env
         raise_fd_limit()
-        progress = asyncio.create_task(self._progress()) if self.cfg.progress else None
-        try:
-            await self._ramp()
-            await self._send()
-            await self._drain()
-        finally:
-            await self._close()
-            if progress:
-                progress.cancel()
-                await asyncio.gather(progress, return_exceptions=True)
-                print(file=sys.stderr)
+        if cfg.mode == "master":
+            self.runner = env.create_master_runner(cfg.master_bind_host, cfg.master_port)
+        else:
+            self.runner = env.create_local_runner()
+            self.process = attach_process(env, "w0", cfg)
+        self.runner.register_message("wschat_chunk", self._on_chunk)
+        env.events.test_start.add_listener(self._on_test_start)  # type: ignore[no-untyped-call]
+        if cfg.csv_prefix:
+            self.csv = StatsCSVFileWriter(env, CSV_PERCENTILES, cfg.csv_prefix, full_history=True)
+            gevent.spawn(self.csv.stats_writer)
+        if cfg.web:
+            host, _, port = cfg.web.rpartition(":")
+            env.create_web_ui(host or "127.0.0.1", int(port), stats_csv_writer=self.csv)
+            print(f"Locust's web UI: http://{host or '127.0.0.1'}:{port}/", file=sys.stderr)
+        gevent.spawn(stats_history, self.runner)
 
-    # -- phases ---------------------------------------------------------------------
+    def _on_chunk(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.tally.add(msg.data)
 
-    async def _ramp(self) -> None:
+    def _on_test_start(self, environment: Environment, **_: Any) -> None:
+        settings = shared_settings(self.cfg)
+        if isinstance(self.runner, MasterRunner):
+            workers = self.runner.clients.ready + self.runner.clients.running
+            settings |= {"run_id": self.run_id, "workers": len(workers)}
+            for i, w in enumerate(sorted(workers, key=lambda w: w.id)):
+                self.worker_ids[f"w{i}"] = w.id
+                self.runner.send_message("wschat_config", settings | {"index": i}, w.id)
+        elif self.process is not None:
+            self.process.configure(self.cfg, self.run_id, 0, 1)
+
+    # -- the run --------------------------------------------------------------------
+
+    def run(self) -> None:
         cfg = self.cfg
-        self.conns = [
-            Conn(i, self.rooms[i % cfg.rooms], Member(i % cfg.rooms), self._token(i))
-            for i in range(cfg.connections)
-        ]
-        self.t.start = now()
-        opening = []
-        for c in self.conns:
-            delay = self.t.start + c.index / cfg.ramp - now()
-            if delay > 0:
-                await asyncio.sleep(delay)  # pacing the ramp
-            opening.append(asyncio.create_task(self._open(c)))
-        await asyncio.gather(*opening)
-        self.t.connected = now()
-
-    async def _open(self, c: Conn) -> None:
-        started = now()
+        if isinstance(self.runner, MasterRunner):
+            self._wait_for_workers()
+        self.t.start = time.time()
+        self.t.cpu_start = time.process_time()
+        self.runner.start_shape()
+        progress = gevent.spawn(self._progress) if cfg.progress else None
         try:
-            ws = await connect(
-                protocol.with_token(self.cfg.url, c.token),
-                compression=None,
-                open_timeout=self.cfg.open_timeout_s,
-                ping_interval=None,  # runs are short; pings would only add traffic
-                close_timeout=self.cfg.open_timeout_s,
-                max_size=2**20,
-            )
-        except InvalidStatus as exc:
-            self.failed += 1
-            self.tally.error(f"http_{exc.response.status_code}")
-            return
-        except TimeoutError:
-            self.failed += 1
-            self.tally.error("connect_timeout")
-            return
-        except (OSError, InvalidHandshake):
-            self.failed += 1
-            self.tally.error("connect_failed")
-            return
-        c.opened_at = now()
-        self.connect_ms.append((c.opened_at - started) * 1000)
-        c.ws = ws
-        self.readers.append(asyncio.create_task(self._read(c, ws)))
-        try:
-            await self._write(ws, protocol.encode(protocol.join(c.room_name)))
-            await asyncio.wait_for(c.joined.wait(), self.cfg.open_timeout_s)
-        except (TimeoutError, ConnectionClosed):
-            pass
-        if c.join_ok:
-            self.tally.joined(c.member)
-            return
-        # Not a member in time: give the connection up, so it neither sends nor receives.
-        if c.closed_at is not None:
-            self.tally.error("closed_before_join")
-        elif not c.joined.is_set():
-            self.tally.error("join_timeout")  # (a refused join was counted by its code)
-        self.failed += 1
-        c.given_up = True
-        await ws.close()
+            if cfg.after_ramp:
+                self._wait_for_ramp()
+            self.t.ramped = time.time()
+            gevent.sleep(cfg.duration_s)
+            self.t.send_end = time.time()
+            self.runner.send_message("wschat_phase", {"sending": False})
+            self._drain()
+        except KeyboardInterrupt:
+            print("\ninterrupted; results so far:", file=sys.stderr)
+            self.t.notes.append("interrupted")
+        finally:
+            self.t.drained = time.time()
+            self.t.cpu_drained = time.process_time()
+            if progress is not None:
+                progress.kill()
+                print(file=sys.stderr)
+            self.runner.stop()
+            self._wait_for_finals()
+            self.t.end = time.time()
+            self.t.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    async def _send(self) -> None:
+    def finish(self) -> None:
+        if self.csv is not None:
+            self.csv.close_files()
+        self.runner.quit()
+
+    def _wait_for_workers(self) -> None:
+        assert isinstance(self.runner, MasterRunner)
+        want = self.cfg.expect_workers
+        print(f"waiting for {want} worker(s) on port {self.cfg.master_port}", file=sys.stderr)
+        while len(self.runner.clients.ready) < want:
+            gevent.sleep(0.1)
+
+    def _wait_for_ramp(self) -> None:
+        """Until every user has joined its room or given up (connect or join failed)."""
         cfg, tally = self.cfg, self.tally
-        ready = [c for c in self.conns if c.join_ok]
-        self.t.send_start = start = now()
-        self.t.cpu_send_start = time.process_time()
-        self.metered_before_send = self.metered
-        if not ready:
-            self.t.send_end = start
-            return
-        sent, k, total = 0, 0, int(cfg.rate * cfg.duration_s)
-        while sent < total:
-            due = min(total, int(cfg.rate * (now() - start)) + 1)
-            while sent < due:
-                c = ready[k % len(ready)]
-                k += 1
-                if c.closed_at is not None:  # dropped by the service: skip it
-                    if all(r.closed_at is not None for r in ready):
-                        total = sent  # nobody left to send
-                        break
-                    continue
-                sent += 1
-                c.seq += 1
-                cmid = f"{c.index}.{c.seq}"
-                at = now()
-                tally.sent(cmid, c.member.room, at)
-                ws = c.ws
-                try:
-                    assert ws is not None
-                    # data.t: wall-clock send time (ms) for anyone reading the messages;
-                    # latency itself is measured on this process's monotonic clock.
-                    frame = self.template % (c.room_name, cmid, time.time() * 1000)
-                    await self._write(ws, frame)
-                except ConnectionClosed:
-                    tally.refused(c.member, "send_on_closed")
-            # Pace: wake when the next message is due.
-            wait = start + sent / cfg.rate - now()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        self.t.send_end = now()
+        deadline = time.time() + cfg.connections / cfg.stages[0].spawn_rate
+        deadline += 2 * cfg.open_timeout_s + 2 * CHUNK_EVERY_S
+        while time.time() < deadline:
+            settled = sum(tally.total(k) for k in ("joined", "join_failed", "connect_failed"))
+            if settled >= cfg.connections:
+                return
+            gevent.sleep(0.2)
+        self.t.notes.append("not every user had joined when sending time started")
 
-    async def _drain(self) -> None:
-        self.tally.check()
-        # After the drain timeout, whatever is still missing is reported as lost.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.tally.all_in.wait(), self.cfg.drain_s)
-        self.t.drained = now()
-        self.t.cpu_drained = time.process_time()
-        self.metered_in_send_phase = self.metered - self.metered_before_send
+    def _drain(self) -> None:
+        """Wait until every delivery owed has arrived (or the drain time is up)."""
+        deadline = time.time() + self.cfg.drain_s
+        gevent.sleep(2 * CHUNK_EVERY_S + 0.2)  # the last sends' chunks
+        checked, pause = -1, 0.5
+        while time.time() < deadline:
+            if self.tally.changes != checked:
+                checked = self.tally.changes
+                started = time.monotonic()
+                if self.tally.outstanding(self._gone_workers()) == 0:
+                    return
+                # A count over millions of deliveries takes seconds: keep the master's
+                # greenlets (heartbeats, chunks) mostly free while it waits.
+                pause = max(0.5, 4 * (time.monotonic() - started))
+            gevent.sleep(pause)
 
-    async def _close(self) -> None:
-        self.closing = True
-        await asyncio.gather(
-            *(c.ws.close() for c in self.conns if c.ws is not None), return_exceptions=True
-        )
-        await asyncio.gather(*self.readers, return_exceptions=True)
-        self.t.end = now()
+    def _wait_for_finals(self) -> None:
+        """Every worker that is still alive sends its final chunk when it stops."""
+        deadline = time.time() + FINAL_WAIT_S
+        while time.time() < deadline:
+            alive = self._alive_workers()
+            if alive <= self.tally.finished:
+                return
+            gevent.sleep(0.1)
 
-    # -- per connection ---------------------------------------------------------------
+    def _alive_workers(self) -> set[str]:
+        # A worker that went missing (killed) never sends its final chunk: the tally
+        # counts its members' missed deliveries as lost.
+        return self.tally.workers - self._gone_workers()
 
-    async def _write(self, ws: ClientConnection, frame: str) -> None:
-        self.metered += metered_messages(len(frame))
-        await ws.send(frame)
+    def _gone_workers(self) -> set[str]:
+        """Workers Locust lost (no heartbeat for 3 s, or removed)."""
+        if not isinstance(self.runner, MasterRunner):
+            return set()
+        clients = self.runner.clients
+        return {
+            name
+            for name, cid in self.worker_ids.items()
+            if cid not in clients or clients[cid].state == "missing"
+        }
 
-    async def _read(self, c: Conn, ws: ClientConnection) -> None:
-        tally, member, loads = self.tally, c.member, json.loads
-        try:
-            async for raw in ws:
-                self.metered += metered_messages(len(raw))
-                f: dict[str, Any] = loads(raw)
-                kind = f.get("type")
-                if kind == "message":
-                    tally.received(member, f.get("id", ""), f.get("clientMsgId", ""), now())
-                elif kind == "joined":
-                    c.join_ok = True
-                    c.joined.set()
-                elif kind == "error":
-                    code = str(f.get("code", "error"))
-                    if f.get("action") == "send":
-                        tally.refused(member, code)
-                    else:
-                        tally.error(code)
-                        if f.get("action") == "join":
-                            c.joined.set()
-                elif kind is None and "message" in f:
-                    # The gateway's own answers: "Forbidden", "Internal server error".
-                    tally.error(f"gateway: {f['message']}")
-        except ConnectionClosed:
-            pass
-        c.closed_at = now()
-        c.joined.set()  # a join still awaited will not come
-        if not (self.closing or c.given_up):
-            self.close_codes[ws.close_code or 1006] += 1
-
-    async def _progress(self) -> None:
+    def _progress(self) -> None:
         tty = sys.stderr.isatty()
-        every = 1.0 if tty else 5.0
         while True:
-            await asyncio.sleep(every)
+            gevent.sleep(1.0 if tty else 5.0)
             print(self.progress_line(), end="\r" if tty else "\n", file=sys.stderr, flush=True)
 
     def progress_line(self) -> str:
-        t = self.tally
-        open_ = sum(1 for c in self.conns if c.join_ok and c.closed_at is None)
+        stats = self.env.stats
+        deliver, send = stats.get("deliver", "WS"), stats.get("send", "WS")
+        p50 = deliver.get_current_response_time_percentile(0.5) or 0
+        p99 = deliver.get_current_response_time_percentile(0.99) or 0
         return (
-            f"connections {open_}/{self.cfg.connections}  sent {t.sent_total}  "
-            f"delivered {t.delivered}/{t.expected()}  errors {sum(t.errors.values())}  "
-            f"closed {sum(self.close_codes.values())}   "
+            f"{time.time() - self.t.start:6.0f} s  users {self.runner.user_count}  "
+            f"sent {send.num_requests}  delivered {deliver.num_requests}  "
+            f"delivery p50 {p50:.0f} ms p99 {p99:.0f} ms  failures {stats.total.num_failures}   "
         )
 
-    # -- results ----------------------------------------------------------------------
 
-    def connection_minutes(self) -> float:
-        end = self.t.end
-        return sum(
-            ((c.closed_at or end) - c.opened_at) / 60 for c in self.conns if c.ws is not None
-        )
+# -- every process with users (a worker, or the single process) ------------------------
+
+
+def shared_settings(cfg: LoadConfig) -> dict[str, Any]:
+    """What a worker takes from the master (its own --token/--secret/--ca win)."""
+    return {
+        "url": cfg.url,
+        "connections": cfg.connections,
+        "rooms": cfg.rooms,
+        "rate": cfg.rate,
+        "payload": cfg.payload,
+        "token": cfg.token,
+        "secret": cfg.secret,
+        "open_timeout_s": cfg.open_timeout_s,
+        "mix": cfg.mix,
+        "think_s": cfg.think_s,
+        "history_limit": cfg.history_limit,
+    }
+
+
+def attach_process(env: Environment, worker: str, cfg: LoadConfig, say: bool = False) -> Process:
+    """The users' shared state in this process, and the greenlet that ships its chunks."""
+    process = Process(Recorder(worker), sslopt=ssl_options(cfg.ca, cfg.insecure))
+    ChatUser.process = process
+    runner = env.runner
+    assert runner is not None
+
+    def ship() -> None:
+        said = not say
+        while True:
+            gevent.sleep(CHUNK_EVERY_S)
+            if process.ready.is_set():
+                joined = process.recorder.counts["joined"]
+                runner.send_message("wschat_chunk", process.recorder.chunk())
+                if not said and joined:
+                    said = True
+                    rec = process.recorder
+                    print(
+                        f"worker {rec.worker}: reporting to the master ({joined} members joined)",
+                        file=sys.stderr,
+                    )
+
+    def on_phase(environment: Environment, msg: Any, **_: Any) -> None:
+        process.sending = bool(msg.data["sending"])
+
+    def on_stop(environment: Environment, **_: Any) -> None:
+        if process.ready.is_set():
+            runner.send_message("wschat_chunk", process.recorder.chunk(final=True))
+
+    runner.register_message("wschat_phase", on_phase)
+    env.events.test_stop.add_listener(on_stop)  # type: ignore[no-untyped-call]
+    gevent.spawn(ship)
+    return process
+
+
+def run_worker(cfg: LoadConfig) -> int:
+    """A worker: users as the master says, records shipped to it; ends when it quits."""
+    raise_fd_limit()
+    env = Environment(user_classes=[ChatUser])
+    runner = env.create_worker_runner(cfg.master_host, cfg.master_port)
+    process = attach_process(env, "", cfg, say=True)
+    own = {k: v for k, v in (("token", cfg.token), ("secret", cfg.secret)) if v}
+
+    def on_config(environment: Environment, msg: Any, **_: Any) -> None:
+        data = dict(msg.data)
+        index, workers, run_id = data.pop("index"), data.pop("workers"), data.pop("run_id")
+        process.recorder.worker = f"w{index}"
+        process.sending = True
+        merged = dataclasses.replace(cfg, **(data | own))
+        process.configure(merged, run_id, index, workers)
+
+    runner.register_message("wschat_config", on_config)
+    runner.greenlet.join()
+    rec = process.recorder
+    print(
+        f"worker {rec.worker}: {len(rec.members)} members saw {rec.seen_total()} messages "
+        f"({sum(m.duplicates for m in rec.members.values())} duplicates); peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB",
+        flush=True,
+    )
+    return 0

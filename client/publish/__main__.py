@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 from client.protocol import valid_room
 from client.publish.api import PublishError, publish
 from client.publish.metrics import Sampler
+from client.tls import TLSConfigError, add_tls_arguments, client_ssl_context
 from client.tokens import mint_token
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -36,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--publisher", default="publisher", help="user id of a signed dev token")
     p.add_argument("--interval", type=float, default=1.0, help="--demo: seconds between points")
     p.add_argument("--count", type=int, default=0, help="--demo: stop after this many (0: never)")
+    add_tls_arguments(p)
     return p
 
 
@@ -51,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             p.error(f"--data is not JSON: {exc}")
 
+    try:
+        ctx = client_ssl_context(args)
+    except TLSConfigError as exc:
+        p.error(str(exc))
+
     def token() -> str:
         if args.token:
             return str(args.token)
@@ -58,16 +66,25 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.demo:
         try:
-            answer = publish(args.url, args.room, token(), text=args.text, data=data)
+            answer = publish(
+                args.url, args.room, token(), text=args.text, data=data, ssl_context=ctx
+            )
         except PublishError as exc:
-            print(f"refused: {exc}", file=sys.stderr)
+            print(f"{'refused' if exc.status else 'failed'}: {exc}", file=sys.stderr)
             return 1
         print(json.dumps(answer))
         return 0
-    return demo(args.url, args.room, token, args.interval, args.count)
+    return demo(args.url, args.room, token, args.interval, args.count, ctx)
 
 
-def demo(url: str, room: str, token: Callable[[], str], interval: float, count: int) -> int:
+def demo(
+    url: str,
+    room: str,
+    token: Callable[[], str],
+    interval: float,
+    count: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> int:
     sampler = Sampler()
     sent = 0
     next_at = time.monotonic()
@@ -77,12 +94,12 @@ def demo(url: str, room: str, token: Callable[[], str], interval: float, count: 
             time.sleep(max(0.0, next_at - time.monotonic()))  # the feed's own cadence
             point = sampler.sample()
             try:
-                answer = publish(url, room, token(), data=point)
+                answer = publish(url, room, token(), data=point, ssl_context=ssl_context)
                 reached = answer.get("delivered", 0) + answer.get("queued", 0)
                 print(f"{room} {json.dumps(point)} -> {reached} members")
             except PublishError as exc:
                 print(f"{room}: {exc}", file=sys.stderr)
-                if exc.status in (401, 403):
+                if exc.final:  # a refused token or an untrusted certificate: stop
                     return 1
             sys.stdout.flush()
             sent += 1

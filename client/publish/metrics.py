@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 PROC = Path("/proc")
 
@@ -41,14 +42,17 @@ class Sampler:
         self.proc = proc
         self.last = cpu_times((proc / "stat").read_text())
 
-    def sample(self) -> dict[str, float]:
+    def sample(self) -> dict[str, Any]:
+        """cpu and mem in percent, load averages; `units` tells the dashboard which is what
+        (series with a unit share its scale; load1 and load5 get scales of their own)."""
         busy, total = cpu_times((self.proc / "stat").read_text())
         d_busy, d_total = busy - self.last[0], total - self.last[1]
         self.last = (busy, total)
         one, five, _ = load_average((self.proc / "loadavg").read_text())
         return {
-            "cpu": round(d_busy / d_total, 3) if d_total > 0 else 0.0,
+            "cpu": round(100 * d_busy / d_total, 1) if d_total > 0 else 0.0,
             "load1": one,
             "load5": five,
-            "mem": round(memory_used((self.proc / "meminfo").read_text()), 3),
+            "mem": round(100 * memory_used((self.proc / "meminfo").read_text()), 1),
+            "units": {"cpu": "%", "mem": "%"},
         }

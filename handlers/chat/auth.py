@@ -16,12 +16,13 @@ from typing import Any
 
 import jwt
 
+from wschat_protocol import MAX_NAME_CHARS, MAX_USER_ID_CHARS
+
 from .errors import AuthError, Forbidden
 from .model import User
 from .settings import Settings
 
 MAX_TOKEN_CHARS = 8192
-MAX_NAME_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
     if not isinstance(sub, str) or not sub.strip():
         raise AuthError("token has no subject")
     # A genuine token whose subject cannot be a chat identity is denied (403), not invalid.
-    if len(sub) > 128 or not _printable(sub):
+    if len(sub) > MAX_USER_ID_CHARS or not _printable(sub):
         raise Forbidden("subject is not usable as a chat user id")
     name = claims.get("name")
     if not isinstance(name, str) or not name.strip() or not _printable(name):

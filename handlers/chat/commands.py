@@ -9,23 +9,30 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from wschat_protocol import (
+    ACTIONS,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    JOIN_HISTORY,
+    JOINED_MAX_MEMBERS,
+    MAX_CLIENT_MSG_ID_CHARS,
+    MAX_DATA_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_USER_ID_CHARS,
+    MEMBERS_DEFAULT_LIMIT,
+    MEMBERS_MAX_LIMIT,
+    is_feed,
+    valid_room,
+)
 
 from . import ids
 from .errors import BadRequest, InvalidRoom, ReadOnly, TooLarge, UnknownAction
 from .model import Body
 
-ROOM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-FEED_PREFIX = "feed:"
-MAX_TEXT_CHARS = 4000
-MAX_DATA_BYTES = 32 * 1024
-MAX_CLIENT_MSG_ID_CHARS = 64
-MAX_USER_ID_CHARS = 128
-HISTORY_DEFAULT_LIMIT = 50
-HISTORY_MAX_LIMIT = 100
-JOIN_HISTORY = 20
+__all__ = ["JOINED_MAX_MEMBERS", "JOIN_HISTORY", "is_feed"]  # what the service reads here
 # Nesting beyond this is refused: deep enough for any real payload, far from the depth
 # where Python's JSON parser hits the recursion limit inside a handler.
 MAX_JSON_DEPTH = 64
@@ -53,11 +60,14 @@ class History:
     room: str
     before: str | None
     limit: int
+    after: str | None = None
 
 
 @dataclass(frozen=True)
 class Members:
     room: str
+    after: str | None = None
+    limit: int = MEMBERS_DEFAULT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -78,11 +88,6 @@ class Ping:
 
 
 Command = Join | Leave | Send | History | Members | Direct | WhoAmI | Ping
-ACTIONS = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
-
-
-def is_feed(room: str) -> bool:
-    return room.startswith(FEED_PREFIX)
 
 
 def validate_room(value: Any) -> str:
@@ -90,7 +95,7 @@ def validate_room(value: Any) -> str:
         raise BadRequest("missing field 'room'")
     if not isinstance(value, str):
         raise BadRequest("field 'room' must be a string")
-    if not ROOM_PATTERN.fullmatch(value):
+    if not valid_room(value):
         raise InvalidRoom(
             "room names are 1-64 characters: letters, digits and _ . : - "
             "(starting with a letter or digit)"
@@ -131,36 +136,51 @@ def _client_msg_id(obj: dict[str, Any]) -> str | None:
     return value
 
 
-def _limit(obj: dict[str, Any]) -> int:
+def _limit(obj: dict[str, Any], default: int, most: int) -> int:
     value = obj.get("limit")
     if value is None:
-        return HISTORY_DEFAULT_LIMIT
+        return default
     # bool is an int in Python; `true` is not a page size.
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest("field 'limit' must be an integer")
-    if not 1 <= value <= HISTORY_MAX_LIMIT:
-        raise BadRequest(f"field 'limit' must be between 1 and {HISTORY_MAX_LIMIT}")
+    if not 1 <= value <= most:
+        raise BadRequest(f"field 'limit' must be between 1 and {most}")
     return value
 
 
-def _before(obj: dict[str, Any]) -> str | None:
-    value = obj.get("before")
+def _cursor(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
     if value is None:
         return None
     if not ids.is_id(value):
-        raise BadRequest("field 'before' must be a message id")
+        raise BadRequest(f"field '{name}' must be a message id")
     return str(value)
 
 
-def _user_id(obj: dict[str, Any]) -> str:
-    value = obj.get("to")
+def _history(obj: dict[str, Any]) -> History:
+    room = validate_room(obj.get("room"))
+    before, after = _cursor(obj, "before"), _cursor(obj, "after")
+    if before is not None and after is not None:
+        raise BadRequest("'before' and 'after' cannot be used together: page one way at a time")
+    limit = _limit(obj, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT)
+    return History(room, before, limit, after)
+
+
+def _user_id(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
     if value is None:
-        raise BadRequest("missing field 'to'")
+        return None
     if not isinstance(value, str) or not value:
-        raise BadRequest("field 'to' must be a non-empty string (a user id)")
+        raise BadRequest(f"field '{name}' must be a non-empty string (a user id)")
     if len(value) > MAX_USER_ID_CHARS:
-        raise BadRequest(f"field 'to' is limited to {MAX_USER_ID_CHARS} characters")
+        raise BadRequest(f"field '{name}' is limited to {MAX_USER_ID_CHARS} characters")
     return value
+
+
+def _members(obj: dict[str, Any]) -> Members:
+    room = validate_room(obj.get("room"))
+    after = _user_id(obj, "after")
+    return Members(room, after, _limit(obj, MEMBERS_DEFAULT_LIMIT, MEMBERS_MAX_LIMIT))
 
 
 def _finite(literal: str) -> float:
@@ -236,11 +256,14 @@ def parse_command(obj: dict[str, Any]) -> Command:
             raise ReadOnly(f"'{room}' is a feed: only the publish API writes to it")
         return Send(room, validate_body(obj), _client_msg_id(obj))
     if action == "history":
-        return History(validate_room(obj.get("room")), _before(obj), _limit(obj))
+        return _history(obj)
     if action == "members":
-        return Members(validate_room(obj.get("room")))
+        return _members(obj)
     if action == "direct":
-        return Direct(_user_id(obj), validate_body(obj), _client_msg_id(obj))
+        to = _user_id(obj, "to")
+        if to is None:
+            raise BadRequest("missing field 'to'")
+        return Direct(to, validate_body(obj), _client_msg_id(obj))
     if action == "whoami":
         return WhoAmI()
     if action == "ping":

@@ -3,12 +3,13 @@
 ChatError
  ├── BadRequest        bad_request     not a JSON object, missing or mistyped field
  ├── UnknownAction     unknown_action
- ├── InvalidRoom       invalid_room    room name outside ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$
+ ├── InvalidRoom       invalid_room    room name outside the pattern (wschat_protocol)
  ├── TooLarge          too_large       text over 4000 characters, data over 32 KB
  ├── NotMember         not_member      send/history/members without joining
  ├── ReadOnly          read_only       send to a feed: room over WebSocket
  ├── RateLimited       rate_limited    carries retry_after_ms
  ├── UserOffline       user_offline    direct to a user with no connection
+ ├── TooManyRooms      too_many_rooms  a join past the rooms a connection may be in
  └── Internal          internal
 AuthError (not a frame: the authorizers turn it into 401 / 403)
  └── Forbidden         a verified token that is denied (403)
@@ -59,6 +60,10 @@ class RateLimited(ChatError):
 
 class UserOffline(ChatError):
     code = "user_offline"
+
+
+class TooManyRooms(ChatError):
+    code = "too_many_rooms"
 
 
 class Internal(ChatError):

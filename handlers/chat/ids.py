@@ -11,15 +11,16 @@ import secrets
 import threading
 import time
 
-_ALPHABET = (
-    "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ascending in ASCII, so string order == numeric order
-)
+from wschat_protocol import ID_ALPHABET, ID_LENGTH, ID_TIME_CHARS, id_timestamp_ms
+from wschat_protocol import is_message_id as is_id
+
+__all__ = ["ID_LENGTH", "is_id", "new_id", "predecessor", "successor", "timestamp_ms"]
+
+_ALPHABET = ID_ALPHABET  # ascending in ASCII, so string order == numeric order
 _RANDOM_BITS = 80
 _lock = threading.Lock()
 _last_ms = -1
 _last_random = 0
-
-ID_LENGTH = 26
 
 
 def _encode(value: int, length: int) -> str:
@@ -40,22 +41,38 @@ def new_id(now_ms: int | None = None) -> str:
         else:
             _last_ms, _last_random = ms, secrets.randbits(_RANDOM_BITS - 1)
         rand = _last_random
-    return _encode(ms, 10) + _encode(rand, 16)
+    return _encode(ms, ID_TIME_CHARS) + _encode(rand, ID_LENGTH - ID_TIME_CHARS)
 
 
-def is_id(value: object) -> bool:
-    """True when `value` has the shape of a message id (used to validate `before` cursors)."""
-    return (
-        isinstance(value, str)
-        and len(value) == ID_LENGTH
-        and all(c in _ALPHABET for c in value)
-        and value[0] in "01234567"  # 48-bit timestamps never set the top bits
-    )
+def _decode(value: str) -> int:
+    number = 0
+    for c in value:
+        number = number * 32 + _ALPHABET.index(c)
+    return number
+
+
+def _step(message_id: str, delta: int) -> str | None:
+    value = _decode(message_id) + delta
+    if value < 0:
+        return None
+    stepped = _encode(value, ID_LENGTH)
+    return stepped if is_id(stepped) else None
+
+
+def predecessor(message_id: str) -> str | None:
+    """The id just below `message_id`: `after` it starts at `message_id` itself.
+
+    A cursor, never a message: it lets an empty page point at the messages on its other
+    side with the protocol's exclusive `before` / `after`. None when none exists.
+    """
+    return _step(message_id, -1)
+
+
+def successor(message_id: str) -> str | None:
+    """The id just above `message_id`: `before` it ends at `message_id` itself."""
+    return _step(message_id, 1)
 
 
 def timestamp_ms(message_id: str) -> int:
     """The millisecond timestamp encoded in a message id."""
-    value = 0
-    for c in message_id[:10]:
-        value = value * 32 + _ALPHABET.index(c)
-    return value
+    return id_timestamp_ms(message_id)

@@ -12,13 +12,19 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from wschat_protocol import MAX_MESSAGE_BYTES
+
 from . import commands as c
 from .errors import NotMember, UserOffline
 from .fanout import Deliveries
 from .ids import new_id
-from .model import Body, Member, Message, User, encode, unique_users
+from .model import Body, Member, Message, User, encode
 from .shards import HandOff, split
 from .store import Store
+
+# Every answer fits one API Gateway message (128 KB); pages stop short of it, leaving room
+# for the frame's own fields.
+REPLY_BUDGET_BYTES = MAX_MESSAGE_BYTES - 2048
 
 
 class Deliverer(Protocol):
@@ -51,11 +57,13 @@ class ChatService:
         deliverer: Deliverer,
         clock: Callable[[], int] | None = None,
         sharding: Sharding | None = None,
+        presence_max_users: int = 0,
     ) -> None:
         self._store = store
         self._deliverer = deliverer
         self._clock = clock or (lambda: now_ms())
         self._sharding = sharding
+        self._presence_max_users = presence_max_users  # 0: presence in rooms of any size
 
     # -- connection lifecycle ------------------------------------------------------
 
@@ -65,10 +73,10 @@ class ChatService:
     def disconnect(self, conn_id: str) -> Outcome:
         """Forget the connection; tell each room it was in when the user is gone from it."""
         out = Outcome(reply=None)
-        conn = self._store.remove_connection(conn_id)
+        conn, last = self._store.remove_connection(conn_id)
         if conn is not None:
-            for room in sorted(conn.rooms):
-                self._presence(out, room, "leave", conn.user, self._members(room))
+            for room in last:
+                self._announce(out, room, "leave", conn.user, conn_id)
         return out
 
     # -- actions -------------------------------------------------------------------
@@ -79,44 +87,49 @@ class ChatService:
         out = Outcome(reply=None)
         match command:
             case c.Join(room):
-                members = self._members(room)
+                first = False
                 if room not in conn.rooms:
-                    self._store.add_membership(conn_id, user, room, now)
-                    others = [m for m in members if m.connection_id != conn_id]
-                    self._presence(out, room, "join", user, others)
-                    members = [*others, Member(conn_id, user)]
-                history, _ = self._store.history(room, None, c.JOIN_HISTORY, now)
+                    first = self._store.add_membership(conn_id, user, room, now)
+                # After the membership is written, never before: see _post.
+                history = self._store.history(
+                    room, None, None, c.JOIN_HISTORY, now, REPLY_BUDGET_BYTES // 2
+                ).messages
+                users, count = self._joined_members(room, user, now)
+                if first:
+                    self._announce(out, room, "join", user, conn_id, count)
                 out.reply = {
                     "type": "joined",
                     "room": room,
-                    "members": [u.to_json() for u in unique_users(members)],
+                    "members": [u.to_json() for u in users],
+                    "memberCount": count,
                     "history": [m.frame() for m in history],
                 }
             case c.Leave(room):
-                if room in conn.rooms:
-                    self._store.remove_membership(conn_id, room)
-                    self._presence(out, room, "leave", user, self._members(room))
+                if room in conn.rooms and self._store.remove_membership(conn_id, user.id, room):
+                    self._announce(out, room, "leave", user, conn_id)
                 out.reply = {"type": "left", "room": room}
             case c.Send(room, body, client_msg_id):
                 self._require_member(conn.rooms, room)
                 msg = Message(new_id(now), user, body, now, room=room, client_msg_id=client_msg_id)
                 out.reply = self._post(out, msg, conn_id, self._member_ids(room))
-            case c.History(room, before, limit):
+            case c.History(room, before, limit, after):
                 self._require_member(conn.rooms, room)
-                page, next_before = self._store.history(room, before, limit, now)
+                page = self._store.history(room, before, after, limit, now, REPLY_BUDGET_BYTES)
                 out.reply = {
                     "type": "history",
                     "room": room,
-                    "messages": [m.frame() for m in page],
-                    "nextBefore": next_before,
+                    "messages": [m.frame() for m in page.messages],
+                    "nextBefore": page.next_before,
+                    "nextAfter": page.next_after,
                 }
-            case c.Members(room):
+            case c.Members(room, after, limit):
                 self._require_member(conn.rooms, room)
-                users = unique_users(self._members(room))
+                listed = self._store.room_users(room, after, limit, now, REPLY_BUDGET_BYTES)
                 out.reply = {
                     "type": "members",
                     "room": room,
-                    "members": [u.to_json() for u in users],
+                    "members": [u.to_json() for u in listed.users],
+                    "nextAfter": listed.users[-1].id if listed.more and listed.users else None,
                 }
             case c.Direct(to, body, client_msg_id):
                 out.reply = self._direct(out, conn_id, user, to, body, client_msg_id, now)
@@ -130,6 +143,20 @@ class ChatService:
             case c.Ping():
                 out.reply = {"type": "pong"}
         return out
+
+    def _joined_members(self, room: str, user: User, now: int) -> tuple[list[User], int]:
+        """`joined.members` and `memberCount`: the room's users when there are at most
+        100, else the joiner and 99 others; a feed's viewers see only themselves."""
+        cap = c.JOINED_MAX_MEMBERS
+        page = self._store.room_users(room, None, cap, now, REPLY_BUDGET_BYTES // 2)
+        count = len(page.users) if not page.more else self._store.count_room_users(room, now)
+        if c.is_feed(room):
+            return [user], max(count, 1)
+        users = page.users
+        if all(u.id != user.id for u in users):  # past the first page, or not yet visible
+            users = sorted([user, *users[: cap - 1]], key=lambda u: u.id)
+            count = max(count, len(users))
+        return users, count
 
     def publish(self, room: str, publisher: User, body: Body) -> tuple[str, Outcome]:
         """The publish API: store and deliver to every member. Returns the message id."""
@@ -200,14 +227,29 @@ class ChatService:
             raise UserOffline(f"user '{to}' has no open connection")
         return frame
 
-    def _presence(
-        self, out: Outcome, room: str, event: str, user: User, members: list[Member]
+    def _announce(
+        self,
+        out: Outcome,
+        room: str,
+        event: str,
+        user: User,
+        conn_id: str,
+        count: int | None = None,
     ) -> None:
-        """Tell the other users' connections; only on a user's first join / last leave."""
-        if any(m.user.id == user.id for m in members):
-            return  # the user is still (or already) in the room through another connection
+        """Tell the room's other connections that `user` came (first connection) or went
+        (last one). Never in a feed; not past the presence cap, when one is set."""
+        if c.is_feed(room):
+            return
+        cap = self._presence_max_users
+        if cap:
+            if count is None:  # a leave: the room as it was, with the user who left
+                count = self._store.count_room_users(room, self._clock()) + 1
+            if count > cap:
+                return
+        members = self._members(room)
         frame = {"type": "presence", "room": room, "event": event, "user": user.to_json()}
-        self._deliver(out, {m.connection_id for m in members}, frame, room=room)
+        targets = {m.connection_id for m in members if m.connection_id != conn_id}
+        self._deliver(out, targets, frame, room=room)
 
     def deliver_shard(self, room: str, connection_ids: Sequence[str], payload: str) -> Outcome:
         """The fan-out function's work: one shard of a room's fan-out, handed off to it."""
@@ -238,5 +280,10 @@ class ChatService:
     ) -> None:
         result = self._deliverer.deliver(recipients, payload)
         out.deliveries.merge(result)
-        for gone in result.gone:
-            self._store.drop_gone(gone, room=room)
+        # Every gone connection is removed before any room is told, so the `leave`
+        # frames below are not posted to the very connections this delivery found gone.
+        departures = [self._store.drop_gone(gone, room=room) for gone in result.gone]
+        for (user, last), gone in zip(departures, result.gone, strict=True):
+            for left in last:
+                if user is not None:
+                    self._announce(out, left, "leave", user, gone)

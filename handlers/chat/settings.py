@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from wschat_protocol import DEDUP_WINDOW_S, DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW_S
+
 CONNECTIONS_TABLE = "CHAT_CONNECTIONS_TABLE"
 MESSAGES_TABLE = "CHAT_MESSAGES_TABLE"
 JWT_SECRET = "CHAT_JWT_SECRET"  # the HS256 secret itself (local runs, tests)
@@ -26,6 +28,9 @@ CONNECTION_TTL_SECONDS = "CHAT_CONNECTION_TTL_SECONDS"
 # shard and hands each other one to the fan-out function (asynchronous Lambda invokes).
 FANOUT_FUNCTION = "CHAT_FANOUT_FUNCTION"
 FANOUT_SHARD_SIZE = "CHAT_FANOUT_SHARD_SIZE"
+# Rooms with more users than this get no presence frames (0: no cap). A join or leave in
+# a room of N users costs N - 1 deliveries; docs/data-model.md has the arithmetic.
+PRESENCE_MAX_USERS = "CHAT_PRESENCE_MAX_USERS"
 # https://{api-id}.execute-api.{region}.amazonaws.com/{stage}: needed where the event is not
 # the WebSocket API's own (the publish route); WebSocket events carry it themselves.
 MANAGEMENT_ENDPOINT = "CHAT_MANAGEMENT_ENDPOINT"
@@ -62,14 +67,15 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     message_retention_s: int = 7 * 86400
-    rate_limit: int = 50
-    rate_window_s: int = 10
+    rate_limit: int = DEFAULT_RATE_LIMIT
+    rate_window_s: int = DEFAULT_RATE_WINDOW_S
     fanout_concurrency: int = 32
     fanout_function: str | None = None  # None: every fan-out is delivered in-line
     fanout_shard_size: int = 250
     connection_ttl_s: int = DEFAULT_CONNECTION_TTL_S
-    dedup_window_s: int = 300  # protocol.md: a repeated clientMsgId within 5 minutes
+    dedup_window_s: int = DEDUP_WINDOW_S
     management_endpoint: str | None = None
+    presence_max_users: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,12 +97,13 @@ class Settings:
             jwt_issuer=opt(JWT_ISSUER),
             jwt_audience=opt(JWT_AUDIENCE),
             message_retention_s=_int(env, MESSAGE_RETENTION_DAYS, 7, 1, 3650) * 86400,
-            rate_limit=_int(env, RATE_LIMIT, 50, 1, 100_000),
-            rate_window_s=_int(env, RATE_WINDOW_SECONDS, 10, 1, 3600),
+            rate_limit=_int(env, RATE_LIMIT, DEFAULT_RATE_LIMIT, 1, 100_000),
+            rate_window_s=_int(env, RATE_WINDOW_SECONDS, DEFAULT_RATE_WINDOW_S, 1, 3600),
             fanout_concurrency=_int(env, FANOUT_CONCURRENCY, 32, 1, 512),
             fanout_function=opt(FANOUT_FUNCTION),
             # 5,000 ids (~120 KB) plus the largest frame stay under the 1 MB Event payload.
             fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 250, 10, 5000),
             connection_ttl_s=_int(env, CONNECTION_TTL_SECONDS, DEFAULT_CONNECTION_TTL_S, 60, 86400),
             management_endpoint=opt(MANAGEMENT_ENDPOINT),
+            presence_max_users=_int(env, PRESENCE_MAX_USERS, 0, 0, 10_000_000),
         )

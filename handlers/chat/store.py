@@ -9,6 +9,9 @@ connections table                              messages table
                       window and count                               frame
   R#{room} / C#{conn} a membership (recipients)
   U#{user} / C#{conn} a user's connections (direct)
+  RU#{room} / U#{user} the room's users (members pages, presence): the user's
+                      connections in the room as a set, so a user's first join and
+                      last leave are decided by one conditional write
 
 Every item carries a Number `expiresAt` TTL, and every read ignores expired items, since
 DynamoDB deletes them only eventually and `$disconnect` is best-effort. Recipients are
@@ -20,12 +23,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from . import ids
 from .errors import RateLimited
-from .model import Body, Connection, Member, Message, User
+from .model import Body, Connection, Member, Message, User, encode
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -51,6 +56,34 @@ def _conn_key(conn_id: str) -> dict[str, Any]:
 
 def _user(item: Item) -> User:
     return User(id=item["uid"]["S"], name=item["uname"]["S"])
+
+
+def _room_user_key(room: str, user_id: str) -> dict[str, Any]:
+    return {"pk": _s(f"RU#{room}"), "sk": _s(f"U#{user_id}")}
+
+
+def _cancelled_at(exc: ClientError, index: int) -> bool:
+    """Whether a cancelled transaction failed on item `index`'s condition."""
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    response: dict[str, Any] = dict(exc.response)
+    reasons: list[Any] = response.get("CancellationReasons") or []
+    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Messages oldest first, and the cursors to the pages on either side (None: nothing)."""
+
+    messages: list[Message]
+    next_before: str | None
+    next_after: str | None
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]  # sorted by user id
+    more: bool  # users after the last one exist
 
 
 class Store:
@@ -159,81 +192,131 @@ class Store:
         rooms = frozenset(item.get("rooms", {}).get("SS", ()))
         return Connection(connection_id=conn_id, user=_user(item), rooms=rooms)
 
-    def remove_connection(self, conn_id: str) -> Connection | None:
+    def remove_connection(self, conn_id: str) -> tuple[Connection | None, list[str]]:
         """Delete a connection and every membership it had ($disconnect, or gone in a fan-out).
 
-        Returns what was deleted (None when it was already gone), so the caller can tell
-        the rooms it left.
+        Returns what was deleted (None when it was already gone) and the rooms where that
+        was the user's last connection, so the caller can tell them.
         """
         resp = self._db.delete_item(
             TableName=self._conns, Key=_conn_key(conn_id), ReturnValues="ALL_OLD"
         )
         old = resp.get("Attributes")
         if not old:
-            return None
+            return None, []
         rooms = sorted(old.get("rooms", {}).get("SS", ()))
         keys = [{"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")} for room in rooms]
-        conn = None
-        # A join whose write lands after $disconnect leaves a record holding only `rooms`:
-        # no user to announce or to unindex, but its memberships go all the same.
-        if "uid" in old:
-            conn = self._connection(conn_id, old)
-            keys.append({"pk": _s(f"U#{conn.user.id}"), "sk": _s(f"C#{conn_id}")})
-        if keys:
-            self._batch_write(self._conns, [{"DeleteRequest": {"Key": k}} for k in keys])
-        return conn
+        if "uid" not in old:
+            # A record holding only `rooms`, from a join that landed after $disconnect:
+            # no user to announce or to unindex, but its memberships go all the same.
+            if keys:
+                self._batch_write(self._conns, [{"DeleteRequest": {"Key": k}} for k in keys])
+            return None, []
+        conn = self._connection(conn_id, old)
+        keys.append({"pk": _s(f"U#{conn.user.id}"), "sk": _s(f"C#{conn_id}")})
+        self._batch_write(self._conns, [{"DeleteRequest": {"Key": k}} for k in keys])
+        last = [room for room in rooms if self._leave_room_index(conn_id, conn.user.id, room)]
+        return conn, last
 
-    def drop_gone(self, conn_id: str, room: str | None = None) -> None:
+    def drop_gone(self, conn_id: str, room: str | None = None) -> tuple[User | None, list[str]]:
         """A delivery found the connection gone (410): remove it and its memberships.
 
         The membership the fan-out came through is deleted even when the connection
-        record is already gone, so an orphan cannot be found by the next fan-out.
+        record is already gone, so an orphan cannot be found by the next fan-out. Returns
+        the connection's user and the rooms it was the user's last connection in.
         """
-        conn = self.remove_connection(conn_id)
-        if room is not None and (conn is None or room not in conn.rooms):
-            self._db.delete_item(
-                TableName=self._conns, Key={"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")}
-            )
+        conn, last = self.remove_connection(conn_id)
+        if room is None or (conn is not None and room in conn.rooms):
+            return (conn.user if conn else None), last
+        resp = self._db.delete_item(
+            TableName=self._conns,
+            Key={"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")},
+            ReturnValues="ALL_OLD",
+        )
+        orphan = resp.get("Attributes")
+        if not orphan or "uid" not in orphan:
+            return (conn.user if conn else None), last
+        user = _user(orphan)
+        if self._leave_room_index(conn_id, user.id, room):
+            last.append(room)
+        return user, last
 
     # -- rooms ---------------------------------------------------------------------
 
-    def add_membership(self, conn_id: str, user: User, room: str, now_ms: int) -> None:
-        """Both sides of a membership in one transaction: the room's list, the connection's set."""
-        self._db.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._conns,
-                        "Item": {
-                            "pk": _s(f"R#{room}"),
-                            "sk": _s(f"C#{conn_id}"),
-                            "uid": _s(user.id),
-                            "uname": _s(user.name),
-                            "expiresAt": _n(self._conn_expiry(now_ms)),
-                        },
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._conns,
-                        "Key": _conn_key(conn_id),
-                        # Should $disconnect have removed the record meanwhile, what this
-                        # recreates still expires.
-                        "UpdateExpression": (
-                            "ADD rooms :r SET expiresAt = if_not_exists(expiresAt, :exp)"
-                        ),
-                        "ExpressionAttributeValues": {
-                            ":r": {"SS": [room]},
-                            ":exp": _n(self._conn_expiry(now_ms)),
-                        },
-                    }
-                },
-            ]
-        )
+    def add_membership(self, conn_id: str, user: User, room: str, now_ms: int) -> bool:
+        """Join: the room's list, the connection's set and the room's user index, in one
+        transaction. True when this is the user's first connection in the room.
 
-    def remove_membership(self, conn_id: str, room: str) -> None:
-        self._db.transact_write_items(
-            TransactItems=[
+        The user index item holds the user's connections in the room; the first attempt
+        creates it on the condition that it holds none (or has expired), so of two joins
+        racing for one user exactly one is first. A user already there takes a second
+        attempt that adds the connection unconditionally.
+        """
+        exp = _n(self._conn_expiry(now_ms))
+        membership = {
+            "Put": {
+                "TableName": self._conns,
+                "Item": {
+                    "pk": _s(f"R#{room}"),
+                    "sk": _s(f"C#{conn_id}"),
+                    "uid": _s(user.id),
+                    "uname": _s(user.name),
+                    "expiresAt": exp,
+                },
+            }
+        }
+        rooms = {
+            "Update": {
+                "TableName": self._conns,
+                "Key": _conn_key(conn_id),
+                # Should $disconnect have removed the record meanwhile, what this
+                # recreates still expires.
+                "UpdateExpression": "ADD rooms :r SET expiresAt = if_not_exists(expiresAt, :exp)",
+                "ExpressionAttributeValues": {":r": {"SS": [room]}, ":exp": exp},
+            }
+        }
+        first_user = {
+            "Update": {
+                "TableName": self._conns,
+                "Key": _room_user_key(room, user.id),
+                "UpdateExpression": "SET conns = :c, uid = :uid, uname = :uname, expiresAt = :exp",
+                "ConditionExpression": "attribute_not_exists(conns) OR expiresAt < :now",
+                "ExpressionAttributeValues": {
+                    ":c": {"SS": [conn_id]},
+                    ":uid": _s(user.id),
+                    ":uname": _s(user.name),
+                    ":exp": exp,
+                    ":now": _n(now_ms // 1000),
+                },
+            }
+        }
+        try:
+            self._transact([membership, rooms, first_user])
+            return True
+        except ClientError as exc:
+            if not _cancelled_at(exc, 2):
+                raise
+        another = {
+            "Update": {
+                "TableName": self._conns,
+                "Key": _room_user_key(room, user.id),
+                "UpdateExpression": "ADD conns :c SET uid = :uid, uname = :uname, expiresAt = :exp",
+                "ExpressionAttributeValues": {
+                    ":c": {"SS": [conn_id]},
+                    ":uid": _s(user.id),
+                    ":uname": _s(user.name),
+                    ":exp": exp,
+                },
+            }
+        }
+        self._transact([membership, rooms, another])
+        return False
+
+    def remove_membership(self, conn_id: str, user_id: str, room: str) -> bool:
+        """Leave: both sides of the membership, then the user index. True when it was the
+        user's last connection in the room."""
+        self._transact(
+            [
                 {
                     "Delete": {
                         "TableName": self._conns,
@@ -250,6 +333,38 @@ class Store:
                 },
             ]
         )
+        return self._leave_room_index(conn_id, user_id, room)
+
+    def _leave_room_index(self, conn_id: str, user_id: str, room: str) -> bool:
+        """Take the connection out of the room's user index; True when none is left.
+
+        DynamoDB drops a set that DELETE empties, so "no `conns`" is "nobody left"; the
+        item goes only on that condition, so a join landing in between keeps it.
+        """
+        key = _room_user_key(room, user_id)
+        try:
+            resp = self._db.update_item(
+                TableName=self._conns,
+                Key=key,
+                UpdateExpression="DELETE conns :c",
+                ConditionExpression="contains(conns, :id)",
+                ExpressionAttributeValues={":c": {"SS": [conn_id]}, ":id": _s(conn_id)},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False  # not there (already removed by a concurrent cleanup): not ours to tell
+        if "conns" in resp.get("Attributes", {}):
+            return False
+        try:
+            self._db.delete_item(
+                TableName=self._conns, Key=key, ConditionExpression="attribute_not_exists(conns)"
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        return True
 
     def room_members(self, room: str, now_ms: int) -> list[Member]:
         """Every live connection in the room: a Query that follows LastEvaluatedKey."""
@@ -257,6 +372,44 @@ class Store:
             Member(connection_id=item["sk"]["S"][2:], user=_user(item))
             for item in self._query_live(self._conns, f"R#{room}", now_ms)
         ]
+
+    def room_users(
+        self, room: str, after: str | None, limit: int, now_ms: int, budget: int
+    ) -> UserPage:
+        """A page of the room's users by id from the room's user index (one item per
+        user, however many connections): at most `limit`, and no more than fit in
+        `budget` bytes of JSON."""
+        items, more = self._page(
+            self._conns,
+            f"RU#{room}",
+            None if after is None else ("sk > :cursor", f"U#{after}"),
+            forward=True,
+            limit=limit,
+            now_ms=now_ms,
+        )
+        users = [_user(item) for item in items]
+        kept = _fit(users, lambda u: u.to_json(), budget)
+        return UserPage(users[:kept], more or kept < len(users))
+
+    def count_room_users(self, room: str, now_ms: int) -> int:
+        """How many users the room has: a COUNT Query of its user index (reads every item:
+        ~100 B per user, so ⌈users / 40⌉ RRU)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._conns,
+            "ConsistentRead": True,
+            "Select": "COUNT",
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "expiresAt > :now",
+            "ExpressionAttributeValues": {":pk": _s(f"RU#{room}"), ":now": _n(now_ms // 1000)},
+        }
+        total = 0
+        while True:
+            resp = self._db.query(**kwargs)
+            total += resp.get("Count", 0)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return total
+            kwargs["ExclusiveStartKey"] = last
 
     def user_connections(self, user_id: str, now_ms: int) -> list[str]:
         return [
@@ -356,26 +509,91 @@ class Store:
             return original
 
     def history(
-        self, room: str, before: str | None, limit: int, now_ms: int
-    ) -> tuple[list[Message], str | None]:
-        """Up to `limit` messages older than `before`, oldest first, and the next cursor.
+        self,
+        room: str,
+        before: str | None,
+        after: str | None,
+        limit: int,
+        now_ms: int,
+        budget: int,
+    ) -> HistoryPage:
+        """A page of up to `limit` messages, oldest first, within `budget` bytes of JSON.
 
-        Reads newest-first, one item more than asked, so that whether an older page
-        exists is known without another call. Expired items are filtered out (the filter
-        runs after DynamoDB's Limit, hence the loop).
+        No cursor: the newest. `before`: the newest older than it. `after`: the oldest
+        newer than it. Each page reads one item more than it returns, so whether the
+        next page in its own direction exists is known without another call; the other
+        direction costs one more small Query (the newest page has nothing newer).
+        Expired items are filtered out (the filter runs after DynamoDB's Limit, hence
+        the loop in `_page`).
         """
-        cond = "pk = :pk"
-        values: dict[str, Any] = {":pk": _s(f"R#{room}"), ":now": _n(now_ms // 1000)}
-        if before is not None:
-            cond += " AND sk < :before"
-            values[":before"] = _s(before)
+        pk = f"R#{room}"
+        forward = after is not None
+        if forward:
+            assert after is not None
+            cond: tuple[str, str] | None = ("sk > :cursor", after)
+        else:
+            cond = None if before is None else ("sk < :cursor", before)
+        items, more = self._page(self._msgs, pk, cond, forward=forward, limit=limit, now_ms=now_ms)
+        # Read nearest-first: keep the nearest messages that fit the budget.
+        page = [self._message(room, item) for item in items]
+        kept = _fit(page, lambda m: m.frame(), budget)
+        more = more or kept < len(page)
+        page = page[:kept]
+        if not forward:
+            page.reverse()
+            next_before = page[0].id if more and page else None
+            if before is None:
+                next_after = None  # the newest page: nothing newer
+            elif page:
+                newer = self._exists(pk, "sk > :cursor", page[-1].id, now_ms)
+                next_after = page[-1].id if newer else None
+            else:
+                # Nothing older than `before`: the newer side starts at `before` itself.
+                start = ids.predecessor(before)
+                exists = self._exists(pk, "sk >= :cursor", before, now_ms)
+                next_after = start if exists else None
+            return HistoryPage(page, next_before, next_after)
+        assert after is not None
+        next_after = page[-1].id if more and page else None
+        if page:
+            older = self._exists(pk, "sk < :cursor", page[0].id, now_ms)
+            next_before = page[0].id if older else None
+        else:
+            end = ids.successor(after)
+            next_before = end if self._exists(pk, "sk <= :cursor", after, now_ms) else None
+        return HistoryPage(page, next_before, next_after)
+
+    def _exists(self, pk: str, cond: str, cursor: str, now_ms: int) -> bool:
+        forward = ">" in cond
+        items, _ = self._page(
+            self._msgs, pk, (cond, cursor), forward=forward, limit=1, now_ms=now_ms
+        )
+        return bool(items)
+
+    def _page(
+        self,
+        table: str,
+        pk: str,
+        cond: tuple[str, str] | None,
+        *,
+        forward: bool,
+        limit: int,
+        now_ms: int,
+    ) -> tuple[list[Item], bool]:
+        """Up to `limit` live items of partition `pk` from its start (`forward`) or end,
+        beyond the cursor condition, and whether more exist: reads `limit` + 1."""
+        key = "pk = :pk"
+        values: dict[str, Any] = {":pk": _s(pk), ":now": _n(now_ms // 1000)}
+        if cond is not None:
+            key += " AND " + cond[0]
+            values[":cursor"] = _s(cond[1])
         kwargs: dict[str, Any] = {
-            "TableName": self._msgs,
+            "TableName": table,
             "ConsistentRead": True,  # see _query_live
-            "KeyConditionExpression": cond,
+            "KeyConditionExpression": key,
             "FilterExpression": "expiresAt > :now",
             "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
+            "ScanIndexForward": forward,
             "Limit": limit + 1,
         }
         items: list[Item] = []
@@ -386,9 +604,7 @@ class Store:
             if not last:
                 break
             kwargs["ExclusiveStartKey"] = last
-        page = items[:limit]
-        next_before = page[-1]["sk"]["S"] if len(items) > limit else None
-        return [self._message(room, item) for item in reversed(page)], next_before
+        return items[:limit], len(items) > limit
 
     @staticmethod
     def _message(room: str, item: Item) -> Message:
@@ -406,6 +622,23 @@ class Store:
 
     # -- plumbing ------------------------------------------------------------------
 
+    def _transact(self, items: list[Any]) -> None:
+        """TransactWriteItems, retried when another transaction on the same items was in
+        flight (TransactionConflict: botocore does not retry it, DynamoDB asks to)."""
+        for attempt in range(6):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return
+            except ClientError as exc:
+                response: dict[str, Any] = dict(exc.response)
+                reasons: list[Any] = response.get("CancellationReasons") or []
+                codes = {r.get("Code") for r in reasons}
+                if "TransactionConflict" not in codes or "ConditionalCheckFailed" in codes:
+                    raise
+                if attempt == 5:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+
     def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem in chunks of 25, resubmitting UnprocessedItems (throttling)."""
         for start in range(0, len(requests), _BATCH):
@@ -418,3 +651,14 @@ class Store:
                 time.sleep(0.025 * 2**attempt)  # DynamoDB asks for backoff on unprocessed items
             else:
                 raise RuntimeError(f"BatchWriteItem left items unprocessed on {table}")
+
+
+def _fit(values: list[Any], frame: Any, budget: int) -> int:
+    """How many of `values`, from the first, fit in `budget` bytes as compact JSON (at
+    least one: a single message or user always fits an API Gateway message)."""
+    used = 0
+    for count, value in enumerate(values):
+        used += len(encode(frame(value)).encode()) + 1
+        if used > budget and count > 0:
+            return count
+    return len(values)

@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
 ]
 
 OpenPage = Callable[..., Awaitable[Page]]
+DESKTOP = {"width": 1280, "height": 720}
+PHONE = {"width": 360, "height": 740}  # the narrowest phone the page is made for
 
 # Every wait in these tests is an `expect(...)` (or an action) with a scaled timeout.
 expect.set_options(timeout=scaled(10) * 1000)
@@ -60,20 +62,35 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def open_page(browser: Browser, web_stack: LocalStack) -> AsyncIterator[OpenPage]:
-    """Open the page as user `sub` (a fresh browser profile each), with extra query params."""
+    """Open the page as user `sub` (a fresh browser profile each), with extra query params;
+    the token goes in the address's fragment (#token=, as `make run`'s link has it).
+    `phone`: a 360 px wide touch screen; `dark`: the system prefers dark colours."""
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    async def open_(sub: str | None, name: str | None = None, **query: str | list[str]) -> Page:
-        context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    async def open_(
+        sub: str | None,
+        name: str | None = None,
+        *,
+        phone: bool = False,
+        dark: bool = False,
+        **query: str | list[str],
+    ) -> Page:
+        context = await browser.new_context(
+            viewport=PHONE if phone else DESKTOP,  # type: ignore[arg-type]
+            has_touch=phone,
+            is_mobile=phone,
+            color_scheme="dark" if dark else "light",
+        )
         context.set_default_timeout(scaled(10) * 1000)
         contexts.append(context)
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         params: dict[str, str | list[str]] = dict(query)
+        fragment = ""
         if sub is not None:
-            params["token"] = chat_token(web_stack, sub, name=name)
-        await page.goto(f"{web_stack.http_url}/?{urlencode(params, doseq=True)}")
+            fragment = "#" + urlencode({"token": chat_token(web_stack, sub, name=name)})
+        await page.goto(f"{web_stack.http_url}/?{urlencode(params, doseq=True)}{fragment}")
         return page
 
     yield open_

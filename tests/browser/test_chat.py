@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 from playwright.async_api import Locator, Page, expect
 
+from client.tokens import mint_token
 from infra.stack import LocalStack
 from tests.browser.conftest import OpenPage
+from tests.conftest import scaled
 from tests.integration.client.peer import Peer
 from tests.integration.client.proxy import CuttableProxy
-from tests.tokens import chat_token
+from tests.tokens import chat_secret, chat_token
 
 _rooms = itertools.count()
 
@@ -107,7 +110,9 @@ async def test_older_messages_load_in_pages(open_page: OpenPage, web_stack: Loca
     await expect(texts.first).to_have_text("m05")
     await alice.click("#older-btn")
     await expect(texts).to_have_text([f"m{n:02d}" for n in range(25)])
-    await expect(alice.locator("#older-btn")).to_be_hidden()  # the start of the room
+    # The service said so: nothing older.
+    await expect(alice.locator("#older-btn")).to_be_hidden()
+    await expect(log(alice).locator(".system").first).to_have_text("no older messages")
 
 
 async def test_dev_login_takes_a_pasted_token(open_page: OpenPage, web_stack: LocalStack) -> None:
@@ -121,10 +126,85 @@ async def test_dev_login_takes_a_pasted_token(open_page: OpenPage, web_stack: Lo
     await expect(page.locator("#rooms li[data-room=general]")).to_be_visible()
 
 
-async def test_a_refused_token_sends_you_back_to_login(open_page: OpenPage) -> None:
-    page = await open_page(None, token="not-a-token")
-    await expect(page.locator("#login-error")).to_contain_text("token was refused")
-    await expect(page.locator("#app")).to_be_hidden()
+async def test_a_token_in_the_address_fragment_logs_in_and_leaves_the_address(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page("erin", "Erin", room=fresh_room())
+    await expect(page.locator("#status")).to_have_text("online as Erin")
+    assert "token" not in page.url  # not kept in the address bar, history or bookmarks
+    assert "room=" in page.url
+
+
+async def test_refused_and_expired_tokens_are_told_apart(
+    open_page: OpenPage, web_stack: LocalStack
+) -> None:
+    page = await open_page(None)
+    cases = {
+        "not-a-token": "not a token",
+        mint_token("mallory", secret="not-the-service-secret-0123456789"): "refused this token",
+        mint_token("erin", secret=chat_secret(web_stack), ttl_s=-60): "The token expired at",
+    }
+    for token, message in cases.items():
+        await page.fill("#token-input", token)
+        await page.click("#connect-btn")
+        await expect(page.locator("#login-error")).to_contain_text(message)
+        await expect(page.locator("#app")).to_be_hidden()
+
+
+async def test_links_in_messages_are_clickable_and_nothing_else_is(
+    open_page: OpenPage, web_stack: LocalStack
+) -> None:
+    room = fresh_room()
+    alice = await open_page("alice", "Alice", room=room)
+    await expect(alice.locator("#status")).to_have_text("online as Alice")
+    bob = await Peer.open(web_stack, "bob", "Bob")
+    await bob.join(room)
+    text = (
+        "see https://example.com/a?b=1&c=2#top, or javascript:alert(1) "
+        'and <a href="javascript:alert(2)">this</a> <i>x</i>.'
+    )
+    await bob.say(room, text)
+    msg = log(alice).locator(".msg-text").last
+    await expect(msg).to_have_text(text)  # every character shown as typed
+    links = msg.locator("a")
+    await expect(links).to_have_count(1)
+    await expect(links).to_have_attribute("href", "https://example.com/a?b=1&c=2#top")
+    await expect(links).to_have_attribute("rel", "noopener noreferrer nofollow")
+    await expect(links).to_have_text("https://example.com/a?b=1&c=2#top")  # not the comma
+    assert await alice.locator("#logs i").count() == 0
+    await bob.close()
+
+
+async def test_55_quick_sends_all_arrive_exactly_once(
+    open_page: OpenPage, web_stack: LocalStack
+) -> None:
+    room = fresh_room()
+    alice = await open_page("alice", "Alice", room=room)
+    await expect(alice.locator("#status")).to_have_text("online as Alice")
+    watcher = await Peer.open(web_stack, "watcher")
+    await watcher.join(room)
+    sent: list[str] = []
+    # 55 sends in a burst pass the default limit (50 frames per 10 s) inside one window,
+    # unless the burst straddles two: then a second burst surely does not.
+    for burst in range(2):
+        texts = [f"quick{burst}-{n:02d}" for n in range(55)]
+        for text in texts:
+            await alice.fill("#composer-input", text)
+            await alice.press("#composer-input", "Enter")
+        sent += texts
+        if await alice.evaluate("window.wschat.stats.rateLimited") > 0:
+            break
+    assert await alice.evaluate("window.wschat.stats.rateLimited") > 0
+
+    got: list[str] = []
+    async with asyncio.timeout(scaled(40)):
+        while len(got) < len(sent):
+            frame = await watcher.until(lambda f: f.get("type") == "message", within=30)
+            got.append(frame["text"])
+    assert sorted(got) == sorted(sent)  # each one exactly once
+    await expect(log(alice).locator(".msg.mine:not(.pending)")).to_have_count(len(sent))
+    await expect(alice.locator(".msg.pending")).to_have_count(0)
+    await watcher.close()
 
 
 async def test_after_a_network_cut_the_page_reconnects_and_catches_up(
@@ -135,25 +215,31 @@ async def test_after_a_network_cut_the_page_reconnects_and_catches_up(
     port = await relay.start()
     try:
         ws = f"ws://127.0.0.1:{port}/{web_stack.stage}"
+        # A quiet room: nothing shown yet, so there is no message to page back to.
         alice = await open_page("alice", "Alice", room=room, ws=ws, backoff="1")
-        texts = log(alice).locator(".msg-text")
+        await expect(alice.locator("#status")).to_have_text("online as Alice")
+        texts = log(alice).locator(".msg:not(.pending) .msg-text")
         bob = await Peer.open(web_stack, "bob", "Bob")
         await bob.join(room)
-        await bob.say(room, "before")
-        await expect(texts).to_have_text(["before"])
 
         relay.cut(refuse=True)
         await expect(alice.locator("#status")).to_have_attribute("data-state", "offline")
-        missed = [f"missed{n:02d}" for n in range(25)]  # more than `joined` carries
+        missed = [f"missed{n:02d}" for n in range(30)]  # more than `joined` carries
         for text in missed:
             await bob.say(room, text)
         await say(alice, "typed while offline")
+        pending = log(alice).locator(".msg.pending")
+        await expect(pending.locator(".msg-state")).to_have_text("waiting for the connection")
         relay.refusing = False
 
         await expect(alice.locator("#status")).to_have_text("online as Alice")
-        await expect(texts).to_have_text(["before", *missed, "typed while offline"])
-        got = await bob.until(lambda f: f.get("text") == "typed while offline")
-        assert got["from"]["id"] == "alice"
+        await bob.say(room, "during the reconnect")
+        await expect(texts).to_have_count(32)
+        shown = await texts.all_text_contents()
+        theirs = [t for t in shown if t != "typed while offline"]
+        assert theirs == [*missed, "during the reconnect"]  # all, once, in order
+        assert shown.count("typed while offline") == 1
+        await expect(pending).to_have_count(0)
         await bob.close()
     finally:
         await relay.close()

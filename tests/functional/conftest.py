@@ -24,6 +24,7 @@ from moto import mock_aws
 
 from client.tokens import mint_token
 from tests.conftest import load_event
+from wschat_protocol import ACTIONS
 
 SECRET = "functional-test-secret-32-bytes-long!"
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,8 +142,7 @@ class Gateway:
     def send(self, conn_id: str, **frame: Any) -> dict[str, Any]:
         """A frame as a client sends it, routed by `action` like the gateway does."""
         route = frame.get("action")
-        known = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
-        return self.send_raw(conn_id, json.dumps(frame), route if route in known else "$default")
+        return self.send_raw(conn_id, json.dumps(frame), route if route in ACTIONS else "$default")
 
     def disconnect(self, conn_id: str) -> None:
         from handlers import disconnect

@@ -129,7 +129,10 @@ def test_broadcast_with_a_stale_member(gw: Gateway) -> None:
     a, b, c, d = room_of(gw, "alice", "bob", "carol", "dave")
     gw.stale.add(c)
     reply = gw.send(a, action="send", room="lobby", text="anyone?")
-    assert gw.take(b) == [reply] and gw.take(d) == [reply]  # one gone member stops nobody
+    carol = {"id": "carol", "name": "carol"}
+    left = {"type": "presence", "room": "lobby", "event": "leave", "user": carol}
+    # One gone member stops nobody, and the room hears that carol has left.
+    assert gw.take(b) == [reply, left] and gw.take(d) == [reply, left]
     members = gw.send(a, action="members", room="lobby")["members"]
     assert sorted(u["id"] for u in members) == ["alice", "bob", "dave"]
     posts = gw.posts

@@ -12,6 +12,7 @@ def test_join_answers_members_and_recent_history(gw: Gateway) -> None:
         "type": "joined",
         "room": "lobby",
         "members": [{"id": "alice", "name": "Alice"}],
+        "memberCount": 1,
         "history": [],
     }
 

@@ -104,14 +104,17 @@ def test_the_fanout_function_may_only_post_and_remove_gone_connections(
 ) -> None:
     role = role_of(template, "FanoutLambdaFunction")
     assert role not in {role_of(template, f"{fn}LambdaFunction") for fn in CHAT_FUNCTIONS}
+    # Removing a gone connection updates the room's user index, and where it was the
+    # user's last connection reads the room's members to tell them `leave`.
+    cleanup = ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem")
     assert actions_of(template, role) == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
+        *cleanup,
+        "dynamodb:Query",
         "execute-api:ManageConnections",
     }
-    for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+    for action in (*cleanup, "dynamodb:Query"):
         assert allowed(template, role, action) == ["{ConnectionsTable.Arn}"]
     stage_arn = allowed(
         template, role_of(template, "MessageLambdaFunction"), "execute-api:ManageConnections"

@@ -19,7 +19,13 @@ def test_every_action_parses() -> None:
         c.History("r", before, 7)
     )
     assert c.parse_command({"action": "history", "room": "r"}) == c.History("r", None, 50)
-    assert c.parse_command({"action": "members", "room": "r"}) == c.Members("r")
+    assert c.parse_command({"action": "history", "room": "r", "after": before}) == (
+        c.History("r", None, 50, before)
+    )
+    assert c.parse_command({"action": "members", "room": "r"}) == c.Members("r", None, 1000)
+    assert c.parse_command({"action": "members", "room": "r", "after": "bob", "limit": 3}) == (
+        c.Members("r", "bob", 3)
+    )
     direct = c.parse_command({"action": "direct", "to": "bob", "data": [1]})
     assert isinstance(direct, c.Direct) and direct.body.data_json == "[1]"
     assert c.parse_command({"action": "whoami"}) == c.WhoAmI()
@@ -72,3 +78,9 @@ def test_body_fields_are_checked() -> None:
         c.validate_body({"text": None})
     body = c.validate_body({"data": {"nested": {"ok": True}}})
     assert body.text is None and body.to_json() == {"data": {"nested": {"ok": True}}}
+
+
+def test_history_pages_one_way_at_a_time() -> None:
+    cursor = new_id()
+    with pytest.raises(BadRequest, match="together"):
+        c.parse_command({"action": "history", "room": "r", "before": cursor, "after": cursor})

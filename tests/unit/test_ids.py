@@ -24,3 +24,14 @@ def test_is_id_refuses_lookalikes() -> None:
     good = ids.new_id()
     for bad in ("", good[:-1], good + "0", good.lower(), "I" + good[1:], 12, None, "Z" + good[1:]):
         assert not ids.is_id(bad)
+
+
+def test_predecessor_and_successor_are_the_neighbouring_ids() -> None:
+    made = ids.new_id(1_795_255_200_000)
+    below, above = ids.predecessor(made), ids.successor(made)
+    assert below is not None and above is not None
+    assert below < made < above
+    assert ids.is_id(below) and ids.is_id(above)
+    assert ids.successor(below) == made and ids.predecessor(above) == made
+    assert ids.predecessor("0" * 26) is None  # nothing sorts below the first id
+    assert ids.successor("7" + "Z" * 25) is None  # nor above the last

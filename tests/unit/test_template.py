@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
+from wschat_protocol import ACTIONS
+
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / ".serverless"
 TEMPLATE = OUT / "cloudformation-template-update-stack.json"
 LAYER_ZIP = REPO / "build" / "layer.zip"
 STAGE = "dev"  # what scripts/package.sh packages by default
 
-ACTIONS = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
 ANSWERING_ROUTES = (*ACTIONS, "$default")
 # In the python3.12 Lambda runtime, so deliberately not in the layer.
 RUNTIME_MODULES = {"boto3", "botocore"}
@@ -338,11 +339,13 @@ def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Temp
 def test_function_zips_hold_the_handlers_and_nothing_else(template: Template) -> None:
     zips = sorted(p for p in OUT.glob("*.zip"))
     assert zips, "no function zip in .serverless/"
+    ours = ("handlers/", "wschat_protocol/")  # the handlers and the protocol's facts
     for path in zips:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-        outside = [n for n in names if not n.startswith("handlers/") or "__pycache__" in n]
+        outside = [n for n in names if not n.startswith(ours) or "__pycache__" in n]
         assert outside == [], path.name
+        assert "wschat_protocol/__init__.py" in names, path.name
         for fn in functions(template).values():
             module = fn["Handler"].rsplit(".", 1)[0]
             assert f"{module}.py" in names, (path.name, fn["Handler"])
@@ -381,7 +384,7 @@ def test_the_layer_provides_every_library_the_handlers_import(template: Template
         top = {n.split("/")[1] for n in zf.namelist() if n.startswith("python/") and "/" in n[7:]}
         binaries = [n for n in zf.namelist() if n.endswith(".so")]
     imported = _imported_top_level(REPO / "handlers") - set(sys.stdlib_module_names)
-    missing = imported - {"handlers"} - RUNTIME_MODULES - top
+    missing = imported - {"handlers", "wschat_protocol"} - RUNTIME_MODULES - top
     assert missing == set(), f"imported by handlers/ but not in the layer: {missing}"
     assert {"aws_lambda_powertools", "jwt", "pydantic", "aws_xray_sdk", "cryptography"} <= top
     assert not RUNTIME_MODULES & top, "boto3/botocore come with the runtime"

@@ -16,6 +16,7 @@ async def test_join_answers_with_members_and_empty_history(
         "type": "joined",
         "room": room,
         "members": [{"id": alice.user, "name": "Alice"}],
+        "memberCount": 1,
         "history": [],
     }
 

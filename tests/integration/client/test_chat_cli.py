@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from client.tokens import mint_token
 from infra.stack import LocalStack
 from tests.integration.client.conftest import PYTHON, REPO, client_env
 from tests.integration.client.peer import Peer
 from tests.integration.client.proxy import CuttableProxy
+from tests.integration.client.run import run_client
 from tests.integration.client.terminal import Terminal
+from tests.tokens import chat_secret
 
 _rooms = itertools.count()
 CLOCK = r"\[\d\d:\d\d:\d\d\]"
@@ -103,7 +106,50 @@ async def test_history_pages_back_through_older_messages(
     await bob.close()
 
 
-async def test_reconnects_and_catches_up_on_what_it_missed(
+async def test_the_prompt_names_the_room_and_keeps_what_you_type_intact(
+    stack: LocalStack, room: str, terminals: Callable[..., Terminal]
+) -> None:
+    alice = terminals(
+        "--url", stack.ws_url, "--name", "Alice", "--room", room, env=client_env(stack)
+    )
+    await alice.expect(rf"\* you joined #{room}")
+    await alice.expect_line(rf"^#{room}>$")
+    bob = await Peer.open(stack, "bob", "Bob")
+    await bob.join(room)
+
+    alice.keys("hello wrld")
+    await alice.expect_line(rf"^#{room}> hello wrld$")
+    # A message arrives mid-typing: it is printed above, the line being typed stays whole.
+    await bob.say(room, "interrupting you")
+    await alice.expect(rf"#{room} <Bob \(bob\)> interrupting you")
+    await alice.expect_line(rf"^#{room}> hello wrld$")
+    # Arrows move in the line (they are not sent as escape codes).
+    alice.keys("left", "left", "left", "o")
+    await alice.expect_line(rf"^#{room}> hello world$")
+    alice.keys("\r")
+    got = await bob.until(lambda f: f.get("type") == "message" and f["from"]["id"] == "alice")
+    assert got["text"] == "hello world"
+    await alice.expect(rf"#{room} <Alice \(alice\)> hello world")
+
+    # Up brings back the previous line; Tab completes commands and rooms.
+    alice.keys("up")
+    await alice.expect_line(rf"^#{room}> hello world$")
+    alice.keys("\x15")  # Ctrl-U clears it
+    alice.keys("/jo", "tab")
+    await alice.expect_line(rf"^#{room}> /join$")
+    alice.keys("bad room!\r")
+    await alice.expect(r"! not a room name: 'bad room!'")
+    alice.keys("/leave nosuchroom\r")
+    await alice.expect(r"! you are not in #nosuchroom")
+    alice.keys(f"/leave {room[:3]}", "tab")
+    await alice.expect_line(rf"^#{room}> /leave {room}$")
+    alice.keys("\r")
+    await alice.expect(rf"\* you left #{room}")
+    await alice.expect_line(r"^>$")  # in no room now
+    await bob.close()
+
+
+async def test_after_a_reconnect_every_missed_message_shows_once_in_order(
     stack: LocalStack, room: str, terminals: Callable[..., Terminal]
 ) -> None:
     proxy = CuttableProxy(stack.host, stack.port)
@@ -120,29 +166,34 @@ async def test_reconnects_and_catches_up_on_what_it_missed(
         "0.5",
         env=client_env(stack),
     )
-    await alice.expect(rf"\* you joined #{room}")
+    # A quiet room: nothing shown yet, so there is no message to page back to.
+    await alice.expect(rf"\* you joined #{room}; 1 here")
     bob = await Peer.open(stack, "bob", "Bob")
     await bob.join(room)
-    await bob.say(room, "before the outage")
-    await alice.expect("before the outage")
 
     proxy.cut(refuse=True)
     await alice.expect(r"! disconnected \(close code 1006\); reconnecting in")
-    # More than the 20 messages `joined` carries, so the client has to page back.
+    await alice.expect_line(rf"^\(offline\) #{room}>$")
+    # More than the 20 messages `joined` carries.
     missed = [f"missed{n:02d}" for n in range(30)]
     for text in missed:
         await bob.say(room, text)
+    alice.type("typed while offline")
     await alice.expect(r"! cannot connect")
     proxy.refusing = False
-
     await alice.expect(r"\* reconnected")
-    caught = await alice.expect(rf"\* 30 new in #{room} while you were away:\n((?:.*\n){{30}})")
-    assert re.findall(r"missed\d\d", caught.group(1)) == missed
-    # Live traffic flows again, and nothing from before the outage is repeated.
+    # Sent while the client is joining again and catching up.
+    await bob.say(room, "during the reconnect")
+
+    # The service's echo of the line typed offline: it was sent once the room was joined.
+    await alice.expect(rf"#{room} <Alice \(alice\)> typed while offline", anywhere=True)
+    await alice.expect(rf"#{room} <Bob \(bob\)> during the reconnect", anywhere=True)
+    shown = re.findall(r"<Bob \(bob\)> (.+)$", alice.transcript, re.M)
+    assert shown == [*missed, "during the reconnect"]
+    assert alice.transcript.count("typed while offline") == 1
+    # Live traffic flows again.
     await bob.say(room, "welcome back")
     await alice.expect("welcome back")
-    assert alice.output.count("before the outage") == 1
-    assert alice.output.count("missed29") == 1
     await bob.close()
     await proxy.close()
 
@@ -154,3 +205,10 @@ async def test_a_refused_token_ends_the_session_with_a_message(
     alice = terminals("--url", stack.ws_url, "--name", "Alice", env=env)
     await alice.expect(r"! the service refused the token \(HTTP 401\); giving up")
     assert await alice.exit_status() == 1
+
+
+async def test_an_expired_token_is_refused_before_connecting(stack: LocalStack) -> None:
+    token = mint_token("alice", secret=chat_secret(stack), ttl_s=-60)
+    done = await run_client(stack, "client.chat", "--url", stack.ws_url, "--token", token)
+    assert done.status == 2
+    assert "--token expired at" in done.err

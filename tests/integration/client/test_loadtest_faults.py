@@ -21,7 +21,7 @@ async def lossy_stack() -> AsyncIterator[LocalStack]:
         "dev",
         log=None,
         warm=True,
-        gone_rate=0.3,
+        gone_rate=0.15,
         seed=7,
     ) as s:
         yield s
@@ -33,10 +33,10 @@ async def test_lost_deliveries_fail_the_run(lossy_stack: LocalStack, tmp_path: P
         lossy_stack,
         "client.loadtest",
         *("--url", lossy_stack.ws_url, "--connections", "8", "--rooms", "2"),
-        *("--rate", "8", "--duration", "1.5", "--drain", "1.5", "--quiet", "--json", str(out)),
+        *("--rate", "8", "--duration", "5", "--drain", "3", "--quiet", "--json", str(out)),
     )
     r = json.loads(out.read_text())
-    assert done.status == 1
+    assert done.status == 1, done.out
     assert r["lost"] > 0
     assert r["delivered"] + r["lost"] == r["expected_deliveries"]
     assert sum(r["close_codes"].values()) > 0  # the dropped connections are reported

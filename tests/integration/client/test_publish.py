@@ -38,8 +38,9 @@ async def test_the_demo_feed_publishes_machine_metrics(stack: LocalStack) -> Non
     assert done.status == 0, done.err
     for _ in range(2):
         point = (await watcher.until(lambda f: f.get("type") == "message"))["data"]
-        assert set(point) == {"cpu", "load1", "load5", "mem"}
-        assert 0 <= point["cpu"] <= 1 and 0 < point["mem"] < 1 and point["load1"] >= 0
+        assert set(point) == {"cpu", "load1", "load5", "mem", "units"}
+        assert 0 <= point["cpu"] <= 100 and 0 < point["mem"] < 100 and point["load1"] >= 0
+        assert point["units"] == {"cpu": "%", "mem": "%"}
     await watcher.close()
 
 

@@ -38,6 +38,8 @@ def test_blank_lines_do_nothing() -> None:
     [
         ("/join", "usage: /join ROOM"),
         ("/join bad/room", "not a room name"),
+        ("/join bad room!", "not a room name: 'bad room!'"),
+        ("/leave two rooms", "not a room name"),
         ("/history 500", "N from 1 to 100"),
         ("/dm bob", "usage: /dm USER TEXT"),
         ("/frobnicate", "unknown command /frobnicate"),

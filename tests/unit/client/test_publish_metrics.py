@@ -31,9 +31,15 @@ def test_cpu_use_is_measured_between_samples(tmp_path: Path) -> None:
     sampler = Sampler(tmp_path)
     # 100 more jiffies, 40 of them busy.
     (tmp_path / "stat").write_text("cpu  130 0 60 850 60 0 0 0 0 0\n")
-    assert sampler.sample() == {"cpu": 0.4, "load1": 1.5, "load5": 1.0, "mem": 0.75}
+    assert sampler.sample() == {
+        "cpu": 40.0,
+        "load1": 1.5,
+        "load5": 1.0,
+        "mem": 75.0,
+        "units": {"cpu": "%", "mem": "%"},
+    }
 
 
 def test_real_proc_gives_sane_numbers() -> None:
     point = Sampler().sample()
-    assert 0 <= point["cpu"] <= 1 and 0 < point["mem"] < 1
+    assert 0 <= point["cpu"] <= 100 and 0 < point["mem"] < 100
