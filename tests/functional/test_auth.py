@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client.tokens import mint_token
-from handlers.chat.auth import TokenVerifier
+from handlers.chat.auth import LEEWAY_S, TokenVerifier
 from handlers.chat.errors import AuthError, Forbidden
 from handlers.chat.settings import Settings
 from tests.conftest import load_event
@@ -65,7 +65,7 @@ RSA_PUBLIC_PEM = RSA_KEY.public_key().public_bytes(
 )
 
 ATTACKS: dict[str, Callable[[], str]] = {
-    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - 30), SECRET, "HS256"),
+    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - LEEWAY_S - 5), SECRET, "HS256"),
     "no exp": lambda: jwt.encode({"sub": "mallory"}, SECRET, "HS256"),
     "no sub": lambda: jwt.encode({"exp": int(time.time()) + 60}, SECRET, "HS256"),
     "wrong secret": lambda: jwt.encode(claims(), "another-secret-that-is-32-bytes-long", "HS256"),
@@ -132,13 +132,38 @@ def test_publish_authorizer_needs_the_publish_scope(aws: None) -> None:
     assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
     token = mint_token("bot", secret=SECRET, scopes=["publisher", "publish-ish", "x/publisher"])
     assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
-    cognito = mint_token("bot", secret=SECRET, scopes=["https://wschat.example/publish"])
-    assert http_authorize(f"Bearer {cognito}")["isAuthorized"] is True
+    # Matched exactly: any scope that merely ends in /publish is some other API's.
+    other = mint_token("bot", secret=SECRET, scopes=["https://other-app.example/publish"])
+    assert http_authorize(f"Bearer {other}") == {"isAuthorized": False}
     token = mint_token("bot", name="Bot", secret=SECRET, scopes=["read", "publish"])
     assert http_authorize(f"bearer {token}") == {
         "isAuthorized": True,
         "context": {"userId": "bot", "userName": "Bot"},
     }
+
+
+def test_the_publish_scope_is_a_setting_matched_exactly(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from handlers import publish_authorizer
+
+    monkeypatch.setenv("CHAT_PUBLISH_SCOPE", "https://wschat.example/publish")
+    try:
+        importlib.reload(publish_authorizer)  # the settings are read at cold start
+        cognito = mint_token("bot", secret=SECRET, scopes=["https://wschat.example/publish"])
+        assert http_authorize(f"Bearer {cognito}")["isAuthorized"] is True
+        for scopes in (
+            ["publish"],
+            ["https://other.example/publish"],
+            ["x/wschat.example/publish"],
+        ):
+            token = mint_token("bot", secret=SECRET, scopes=scopes)
+            assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}, scopes
+    finally:
+        monkeypatch.delenv("CHAT_PUBLISH_SCOPE")
+        importlib.reload(publish_authorizer)
 
 
 # -- RS256 through a JWKS endpoint (Cognito / any OIDC provider) ---------------------
@@ -197,7 +222,7 @@ def test_rs256_from_the_provider_is_accepted(oidc: TokenVerifier) -> None:
     [
         pytest.param(lambda: rs256(iss="https://evil.example.test"), id="wrong issuer"),
         pytest.param(lambda: rs256(aud="someone-else"), id="wrong audience"),
-        pytest.param(lambda: rs256(exp=int(time.time()) - 5), id="expired"),
+        pytest.param(lambda: rs256(exp=int(time.time()) - LEEWAY_S - 5), id="expired"),
         pytest.param(
             lambda: jwt.encode(
                 claims(iss=ISSUER, aud=AUDIENCE),

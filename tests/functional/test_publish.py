@@ -15,16 +15,25 @@ from tests.functional.conftest import SECRET, Context, Gateway
 
 
 def publish(room: str, body: str, *, b64: bool = False) -> tuple[int, dict[str, Any]]:
+    status, answer, _ = publish_response(room, body, b64=b64)
+    return status, answer
+
+
+def publish_response(
+    room: str, body: str, *, b64: bool = False
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     from handlers import publish as publish_handler
+    from handlers.chat import service
 
     event = load_event("http_publish")
+    event["requestContext"]["timeEpoch"] = service.now_ms()  # by the clock tests move
     event["pathParameters"] = {"room": room}
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/rooms/{room}/messages"
     event["body"] = base64.b64encode(body.encode()).decode() if b64 else body
     event["isBase64Encoded"] = b64
     response = publish_handler.handler(event, Context())
     assert response["headers"]["content-type"] == "application/json"
-    return response["statusCode"], json.loads(response["body"])
+    return response["statusCode"], json.loads(response["body"]), response["headers"]
 
 
 @pytest.fixture
