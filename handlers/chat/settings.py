@@ -33,7 +33,7 @@ JWT_AUDIENCE = "CHAT_JWT_AUDIENCE"
 JWT_CLIENT_ID = "CHAT_JWT_CLIENT_ID"
 # The scope a token needs to publish, matched exactly (a Cognito resource-server scope is
 # `{identifier}/{name}`: set the whole string).
-PUBLISH_SCOPE = "CHAT_PUBLISH_SCOPE"
+PUBLISH_SCOPE_VAR = "CHAT_PUBLISH_SCOPE"
 # Tokens expiring further ahead than this are refused: a token that never expires is a
 # password that cannot be changed. A day covers Cognito's longest-lived tokens and the
 # local dev token.
@@ -145,7 +145,7 @@ class Settings:
             jwt_issuer=opt(JWT_ISSUER),
             jwt_audience=opt(JWT_AUDIENCE),
             jwt_client_id=opt(JWT_CLIENT_ID),
-            publish_scope=opt(PUBLISH_SCOPE) or DEFAULT_PUBLISH_SCOPE,
+            publish_scope=opt(PUBLISH_SCOPE_VAR) or DEFAULT_PUBLISH_SCOPE,
             max_token_lifetime_s=_int(
                 env, MAX_TOKEN_LIFETIME_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_S, 60, 366 * 86400
             ),

@@ -213,3 +213,15 @@ def gw(aws: None) -> Gateway:
         gateway.answer_post,  # type: ignore[arg-type]  # botocore's stubs say None; a response is allowed
     )
     return gateway
+
+
+@pytest.fixture
+def publishing(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    """`gw` for the publish handler too. The publish route is on the HTTP API: it is told
+    where the WebSocket API is."""
+    from handlers import adapter
+
+    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
+    monkeypatch.setenv("CHAT_MANAGEMENT_ENDPOINT", endpoint)
+    adapter.settings.cache_clear()
+    return gw

@@ -36,17 +36,6 @@ def publish_response(
     return response["statusCode"], json.loads(response["body"]), response["headers"]
 
 
-@pytest.fixture
-def publishing(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    # The publish route is on the HTTP API: it is told where the WebSocket API is.
-    from handlers import adapter
-
-    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
-    monkeypatch.setenv("CHAT_MANAGEMENT_ENDPOINT", endpoint)
-    adapter.settings.cache_clear()
-    return gw
-
-
 def test_publish_delivers_to_every_member_of_a_feed(publishing: Gateway) -> None:
     gw = publishing
     a, b = gw.connect("alice"), gw.connect("bob")
