@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -30,7 +29,7 @@ from hypothesis.stateful import (
 from handlers.chat.model import User
 from handlers.chat.store import Store
 from tests.functional.conftest import Gateway
-from tests.fuzz.profiles import examples
+from tests.fuzz.profiles import explore
 
 _runs = itertools.count()
 
@@ -172,4 +171,8 @@ def machine(gw: Gateway) -> type[RuleBasedStateMachine]:
 
 
 def test_membership_agrees_with_the_model(gw: Gateway) -> None:
-    run_state_machine_as_test(machine(gw), settings=settings(examples(10), stateful_step_count=25))
+    explore(
+        lambda chosen: run_state_machine_as_test(machine(gw), settings=chosen),
+        fast=10,
+        stateful_step_count=25,
+    )
