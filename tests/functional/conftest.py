@@ -185,6 +185,16 @@ class Gateway:
         return frames
 
 
+def room_of(gw: Gateway, *subs: str, room: str = "lobby") -> list[str]:
+    """A connection for each of `subs`, all joined to `room`, their inboxes drained."""
+    conns = [gw.connect(s) for s in subs]
+    for c in conns:
+        gw.send(c, action="join", room=room)
+    for c in conns:
+        gw.take(c)
+    return conns
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     from handlers import adapter

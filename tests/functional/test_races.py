@@ -14,16 +14,7 @@ import pytest
 from handlers.chat.service import ChatService
 from handlers.chat.settings import Settings
 from handlers.chat.store import Store
-from tests.functional.conftest import Context, Gateway
-
-
-def room_of(gw: Gateway, *subs: str, room: str = "lobby") -> list[str]:
-    conns = [gw.connect(s) for s in subs]
-    for c in conns:
-        gw.send(c, action="join", room=room)
-    for c in conns:
-        gw.take(c)
-    return conns
+from tests.functional.conftest import Context, Gateway, room_of
 
 
 def presence(frames: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
