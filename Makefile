@@ -5,8 +5,9 @@ VENV_STAMP := .venv/.stamp-installed
 NODE_STAMP := node_modules/.stamp-installed
 STAGE ?= dev
 ARGS ?=
+FUZZ_BUDGET_S ?= 60
 
-.PHONY: run test lint typecheck unit package layer chromium bench clean
+.PHONY: run test lint typecheck unit package layer chromium bench fuzz-long clean
 
 # wschat's functions take their libraries from the layer, as on AWS: build it first.
 run: $(VENV_STAMP) layer
@@ -27,6 +28,11 @@ layer: $(VENV_STAMP)
 # Packages serverless.yml with osls (no AWS account needed) and lints the template.
 package: $(VENV_STAMP) $(NODE_STAMP)
 	./scripts/package.sh $(STAGE)
+
+# The fuzz tier exploring for a bounded time: FUZZ_BUDGET_S seconds per test (default 60,
+# ~9 minutes in all; tests/fuzz/profiles.py). By hand or nightly, never part of `make test`.
+fuzz-long: $(VENV_STAMP)
+	HYPOTHESIS_PROFILE=long FUZZ_BUDGET_S=$(FUZZ_BUDGET_S) $(PY) -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 # The quick benches, by hand only (never part of `make test`); results: docs/benchmarks.md.
 # The long ones: python -m bench.soak (10 minutes), python -m bench.peer (serverless-offline).

@@ -50,6 +50,7 @@ def chat_service(
         fanout,
         sharding=sharding,
         presence_max_users=conf.presence_max_users,
+        max_connections_per_user=conf.max_connections_per_user,
     )
 
 

@@ -1,4 +1,5 @@
-"""$connect: the authorizer has let the client in; remember the connection."""
+"""$connect: the authorizer has let the client in; remember the connection (429 when its
+user already has as many connections as a user may have)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service
+from .chat.errors import TooManyConnections
 from .events import ConnectEvent
 
 logger = Logger()
@@ -24,8 +26,14 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = parse(event=event, model=ConnectEvent).request_context
     logger.append_keys(connection_id=ctx.connection_id)
-    chat_service(context, ctx.domain_name, ctx.stage).connect(
-        ctx.connection_id, ctx.authorizer.user()
-    )
+    try:
+        chat_service(context, ctx.domain_name, ctx.stage).connect(
+            ctx.connection_id, ctx.authorizer.user()
+        )
+    except TooManyConnections as exc:
+        # Any status but 2xx refuses the handshake with that status.
+        logger.info("too many connections", extra={"detail": str(exc)})
+        metrics.add_metric(name="RefusedConnections", unit=MetricUnit.Count, value=1)
+        return {"statusCode": 429}
     metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200}

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, count_refusal, error_reply, record, route_response
-from .chat.commands import decode_frame, parse_command
-from .chat.errors import ChatError
+from .chat.commands import Command, decode_frame, parse_command
+from .chat.errors import ChatError, ConnectionGone
 from .chat.model import error_frame
 from .events import MessageEvent
 
@@ -30,14 +30,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = ev.request_context
     logger.append_keys(connection_id=ctx.connection_id, route=ctx.route_key)
     action: str | None = None
+    command: Command | ChatError
     try:
         frame = decode_frame(ev.body)
         raw_action = frame.get("action")
         action = raw_action if isinstance(raw_action, str) else None
         command = parse_command(frame)
+    except ChatError as exc:
+        command = exc  # counted against the rate limit like any frame, then answered
+    received_ms = int(ctx.request_time_epoch.timestamp() * 1000)
+    try:
         out = chat_service(context, ctx.domain_name, ctx.stage).handle(
-            ctx.connection_id, ctx.authorizer.user(), command
+            ctx.connection_id, ctx.authorizer.user(), command, received_ms
         )
+    except ConnectionGone:
+        # $disconnect removed this connection while the frame was in flight: the socket
+        # is closed, so there is nobody to answer, and nothing is written for it.
+        logger.info("frame from a closed connection")
+        return {"statusCode": 200}
     except ChatError as exc:
         logger.info("refused", extra={"code": exc.code, "detail": exc.message})
         count_refusal(metrics, "RefusedFrames", exc.code)

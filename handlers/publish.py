@@ -2,7 +2,7 @@
 
 202 {"id", "delivered", "queued"} (queued: members of a large room whose delivery was
 handed to the fan-out function, still under way); 400 for a bad body or room name; 413
-over the message limits.
+over the message limits; 429 past the publisher's rate limit (with Retry-After).
 The publisher (from the authorizer's context) is the message's `from`.
 """
 
@@ -21,7 +21,7 @@ from wschat_protocol import MAX_MESSAGE_BYTES
 
 from .adapter import chat_service, count_refusal, record
 from .chat.commands import decode_frame, validate_body, validate_room
-from .chat.errors import BadRequest, ChatError, TooLarge
+from .chat.errors import BadRequest, ChatError, RateLimited, TooLarge
 from .chat.model import User
 from .events import PublishEvent
 
@@ -32,10 +32,12 @@ tracer = Tracer()
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES  # API Gateway would not deliver a larger message
 
 
-def respond(status: int, payload: dict[str, Any]) -> dict[str, Any]:
+def respond(
+    status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **(headers or {})},
         "body": json.dumps(payload, separators=(",", ":")),
     }
 
@@ -63,7 +65,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         status = 413 if isinstance(exc, TooLarge) else 400
         count_refusal(metrics, "RejectedPublishes", code)
         return respond(status, {"code": code, "message": getattr(exc, "message", str(exc))})
-    message_id, out = chat_service(context).publish(room, publisher, body)
+    received_ms = int(ev.requestContext.timeEpoch.timestamp() * 1000)
+    try:
+        message_id, out = chat_service(context).publish(room, publisher, body, received_ms)
+    except RateLimited as exc:
+        count_refusal(metrics, "RejectedPublishes", exc.code)
+        seconds = str(-(-exc.retry_after_ms // 1000))
+        payload = {"code": exc.code, "message": exc.message, "retryAfterMs": exc.retry_after_ms}
+        return respond(429, payload, {"retry-after": seconds})
     record(metrics, out)
     d = out.deliveries
     logger.info("published", extra={"room": room, "delivered": d.delivered, "queued": d.handed_off})

@@ -1,8 +1,9 @@
 """HTTP API Lambda authorizer (payload 2.0, simple responses) for the publish route.
 
 No or a bad bearer token → raise "Unauthorized" (401); a genuine token without the
-`publish` scope → isAuthorized false (403). Cognito names resource-server scopes
-`{identifier}/{name}`, so `…/publish` counts too.
+publish scope → isAuthorized false (403). The scope is matched exactly: `publish`, or
+what CHAT_PUBLISH_SCOPE names (a Cognito resource-server scope is `{identifier}/{name}`:
+set the whole string).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from wschat_protocol import PUBLISH_SCOPE
 
 from .chat.auth import TokenVerifier, bearer, secret_source
 from .chat.errors import AuthError, Forbidden
@@ -37,7 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except AuthError as exc:
         logger.info("token refused", extra={"reason": str(exc)})
         raise Exception("Unauthorized") from None  # API Gateway's word for 401
-    if not any(s == PUBLISH_SCOPE or s.endswith("/" + PUBLISH_SCOPE) for s in identity.scopes):
+    if settings.publish_scope not in identity.scopes:
         logger.info("token lacks the publish scope", extra={"sub": identity.user.id})
         return {"isAuthorized": False}
     user = identity.user

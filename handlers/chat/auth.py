@@ -4,11 +4,19 @@ Identity is the `sub` claim, the display name the `name` claim (default: `sub`).
 algorithm a token claims only chooses which key is tried, and each key is tried with its
 own algorithm alone: an HS256 token signed with the provider's public key, `alg: none`
 and every other algorithm are refused.
+
+Times: `exp` is required; `exp`, `nbf` and `iat` must be JSON numbers; clocks may
+disagree by LEEWAY_S either way; a token expiring more than the configured maximum
+lifetime ahead is refused. Provider (RS256) tokens must come from the configured issuer
+and carry the configured audience (`aud`) or app client id (`client_id`, Cognito access
+tokens).
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +31,10 @@ from .model import User
 from .settings import Settings
 
 MAX_TOKEN_CHARS = 8192
+# Clock skew tolerated between the token's issuer and this function: a token issued a
+# second "in the future" by a provider whose clock runs ahead is still good.
+LEEWAY_S = 30
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 @dataclass(frozen=True)
@@ -95,20 +107,48 @@ class TokenVerifier:
         # Issuer and audience belong to the OIDC provider (protocol.md); the service's own
         # HS256 tokens carry neither.
         oidc = alg == "RS256"
-        issuer = self._settings.jwt_issuer if oidc else None
-        audience = self._settings.jwt_audience if oidc else None
         try:
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=[alg],
-                issuer=issuer,
-                audience=audience,
-                options={"require": ["exp", "sub"], "verify_aud": audience is not None},
+                issuer=self._settings.jwt_issuer if oidc else None,
+                leeway=LEEWAY_S,
+                options={"require": ["exp", "sub"], "verify_aud": False},
             )
-        except jwt.PyJWTError as exc:
-            raise AuthError(str(exc)) from None
+        except (jwt.PyJWTError, OverflowError, ValueError) as exc:
+            raise AuthError(str(exc) or "invalid token") from None
+        self._check_times(claims)
+        if oidc:
+            self._check_audience(claims)
         return identity_from_claims(claims)
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if name in claims and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise AuthError(f"claim {name!r} must be a number of seconds")
+        most = time.time() + self._settings.max_token_lifetime_s + LEEWAY_S
+        if claims["exp"] > most:
+            raise AuthError(
+                f"token expires more than {self._settings.max_token_lifetime_s} s from now"
+            )
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        """The configured audience in `aud`, or the configured app client in `client_id`
+        (Cognito access tokens have no `aud`)."""
+        audience, client_id = self._settings.jwt_audience, self._settings.jwt_client_id
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if audience is not None and audience in auds:
+            return
+        if client_id is not None and claims.get("client_id") == client_id and aud is None:
+            return
+        raise AuthError("token is for another audience")
 
     def _jwks_client(self) -> jwt.PyJWKClient:
         with self._lock:

@@ -13,9 +13,13 @@ ChatError
  └── Internal          internal
 AuthError (not a frame: the authorizers turn it into 401 / 403)
  └── Forbidden         a verified token that is denied (403)
+ConnectionGone (not a frame: nobody is left to answer)
+TooManyConnections (not a frame: $connect refuses the handshake, 429)
 """
 
 from __future__ import annotations
+
+from wschat_protocol import MAX_ROOMS_PER_CONNECTION
 
 
 class ChatError(Exception):
@@ -65,6 +69,11 @@ class UserOffline(ChatError):
 class TooManyRooms(ChatError):
     code = "too_many_rooms"
 
+    def __init__(self) -> None:
+        super().__init__(
+            f"a connection can be in at most {MAX_ROOMS_PER_CONNECTION} rooms: leave one first"
+        )
+
 
 class Internal(ChatError):
     code = "internal"
@@ -76,3 +85,12 @@ class AuthError(Exception):
 
 class Forbidden(AuthError):
     """The token is genuine but does not grant this: 403."""
+
+
+class ConnectionGone(Exception):
+    """The frame's connection has no record: `$disconnect` (or a delivery that found it
+    gone) removed it while the frame was in flight. Nothing may recreate it."""
+
+
+class TooManyConnections(Exception):
+    """The user already has as many connections as a user may have."""

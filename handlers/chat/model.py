@@ -74,14 +74,6 @@ class Connection:
     rooms: frozenset[str] = field(default_factory=frozenset)
 
 
-def unique_users(members: list[Member]) -> list[User]:
-    """Each user once, however many connections, in first-seen order."""
-    seen: dict[str, User] = {}
-    for m in members:
-        seen.setdefault(m.user.id, m.user)
-    return list(seen.values())
-
-
 def encode(frame: dict[str, Any]) -> str:
     """A frame as the text sent on the wire (compact, UTF-8 kept as is)."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))

@@ -12,10 +12,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from wschat_protocol import MAX_MESSAGE_BYTES
+from wschat_protocol import MAX_MESSAGE_BYTES, MAX_ROOMS_PER_CONNECTION
 
 from . import commands as c
-from .errors import NotMember, UserOffline
+from .errors import ChatError, NotMember, TooManyConnections, TooManyRooms, UserOffline
 from .fanout import Deliveries
 from .ids import new_id
 from .model import Body, Member, Message, User, encode
@@ -58,17 +58,29 @@ class ChatService:
         clock: Callable[[], int] | None = None,
         sharding: Sharding | None = None,
         presence_max_users: int = 0,
+        max_connections_per_user: int = 0,
     ) -> None:
         self._store = store
         self._deliverer = deliverer
         self._clock = clock or (lambda: now_ms())
         self._sharding = sharding
         self._presence_max_users = presence_max_users  # 0: presence in rooms of any size
+        self._max_connections_per_user = max_connections_per_user  # 0: no cap
 
     # -- connection lifecycle ------------------------------------------------------
 
     def connect(self, conn_id: str, user: User) -> None:
-        self._store.put_connection(conn_id, user, self._clock())
+        """Remember the connection, unless its user already has as many as allowed.
+
+        Counted then written: handshakes of one user racing each other may pass the cap
+        by as many as race. Connections that died without `$disconnect` count until a
+        delivery finds them gone or they expire.
+        """
+        now = self._clock()
+        cap = self._max_connections_per_user
+        if cap and self._store.count_user_connections(user.id, now) >= cap:
+            raise TooManyConnections(f"user {user.id!r} already has {cap} connections")
+        self._store.put_connection(conn_id, user, now)
 
     def disconnect(self, conn_id: str) -> Outcome:
         """Forget the connection; tell each room it was in when the user is gone from it."""
@@ -81,14 +93,29 @@ class ChatService:
 
     # -- actions -------------------------------------------------------------------
 
-    def handle(self, conn_id: str, user: User, command: c.Command) -> Outcome:
+    def handle(
+        self,
+        conn_id: str,
+        user: User,
+        command: c.Command | ChatError,
+        received_ms: int | None = None,
+    ) -> Outcome:
+        """One frame of a connection: counted against its rate limit whatever it holds (a
+        malformed frame, given here as the error parsing it raised, costs as much as any
+        other), then done. `received_ms`, when the gateway received it, places it in its
+        rate-limit window."""
         now = self._clock()
-        conn = self._store.touch(conn_id, user, now)
+        at = now if received_ms is None else min(received_ms, now)
+        conn = self._store.touch(conn_id, user, at)
+        if isinstance(command, ChatError):
+            raise command
         out = Outcome(reply=None)
         match command:
             case c.Join(room):
                 first = False
                 if room not in conn.rooms:
+                    if len(conn.rooms) >= MAX_ROOMS_PER_CONNECTION:
+                        raise TooManyRooms()
                     first = self._store.add_membership(conn_id, user, room, now)
                 # After the membership is written, never before: see _post.
                 history = self._store.history(
@@ -158,9 +185,13 @@ class ChatService:
             count = max(count, len(users))
         return users, count
 
-    def publish(self, room: str, publisher: User, body: Body) -> tuple[str, Outcome]:
-        """The publish API: store and deliver to every member. Returns the message id."""
+    def publish(
+        self, room: str, publisher: User, body: Body, received_ms: int | None = None
+    ) -> tuple[str, Outcome]:
+        """The publish API: store and deliver to every member. Returns the message id.
+        Counted against the publisher's rate limit first (RateLimited past it)."""
         now = self._clock()
+        self._store.count_publish(publisher.id, now if received_ms is None else received_ms)
         out = Outcome(reply=None)
         msg = Message(new_id(now), publisher, body, now, room=room)
         self._post(out, msg, None, self._member_ids(room))
@@ -188,19 +219,28 @@ class ChatService:
     ) -> dict[str, Any]:
         """Store `msg` and deliver it; a repeated clientMsgId returns the original, unsent.
 
+        A repeated clientMsgId (same sender, same target) answers with the original, and
+        delivers it again only if the first attempt's delivery did not finish.
+
         The recipients are read after the message is stored, never before. A join adds
         its membership and then reads the history, so a join racing this send either
         finds the message in that history or is among the recipients. Read the other
         way round, a join between the read and the store got neither.
         """
-        original = self._store.save_message(msg, in_history=msg.room is not None)
-        if original is not None:
-            return original
-        out.stored += 1
-        frame = msg.frame()
+        claim = self._store.save_message(msg, in_history=msg.room is not None)
+        if claim is not None and claim.delivered:
+            return claim.frame  # a retry of a message delivered already: only the ack
+        # New, or stored by an attempt whose delivery did not finish (the invocation
+        # died, or ran out of time): deliver it, under its original id.
+        frame = msg.frame() if claim is None else claim.frame
+        if claim is None:
+            out.stored += 1
+        failed = out.deliveries.failed
         # The sender's own connection gets the message as its route response (the ack).
         targets = {cid for cid in recipients() if cid != sender_conn}
         self._deliver(out, targets, frame, room=msg.room)
+        if msg.client_msg_id is not None and out.deliveries.failed == failed:
+            self._store.mark_delivered(msg)
         return frame
 
     def _direct(

@@ -10,15 +10,43 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wschat_protocol import DEDUP_WINDOW_S, DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW_S
+from wschat_protocol import (
+    DEDUP_WINDOW_S,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RATE_WINDOW_S,
+)
+from wschat_protocol import (
+    PUBLISH_SCOPE as DEFAULT_PUBLISH_SCOPE,
+)
 
 CONNECTIONS_TABLE = "CHAT_CONNECTIONS_TABLE"
 MESSAGES_TABLE = "CHAT_MESSAGES_TABLE"
 JWT_SECRET = "CHAT_JWT_SECRET"  # the HS256 secret itself (local runs, tests)
 JWT_SECRET_PARAM = "CHAT_JWT_SECRET_PARAM"  # or the name of the SSM SecureString holding it (AWS)
 JWKS_URL = "CHAT_JWKS_URL"  # RS256 via an OIDC provider's JWKS (Cognito, Auth0, ...)
+# With a JWKS, both are required (the service refuses to start without them): the issuer,
+# and the audience (`aud` of ID tokens) and/or the app client id (`client_id` of Cognito
+# access tokens, which carry no `aud`). Without them any application of the provider, or
+# of the Cognito pool, could sign users in here.
 JWT_ISSUER = "CHAT_JWT_ISSUER"
 JWT_AUDIENCE = "CHAT_JWT_AUDIENCE"
+JWT_CLIENT_ID = "CHAT_JWT_CLIENT_ID"
+# The scope a token needs to publish, matched exactly (a Cognito resource-server scope is
+# `{identifier}/{name}`: set the whole string).
+PUBLISH_SCOPE_VAR = "CHAT_PUBLISH_SCOPE"
+# Tokens expiring further ahead than this are refused: a token that never expires is a
+# password that cannot be changed. A day covers Cognito's longest-lived tokens and the
+# local dev token.
+MAX_TOKEN_LIFETIME_SECONDS = "CHAT_MAX_TOKEN_LIFETIME_SECONDS"
+# Connections one user may hold at once (more handshakes: 429). Tabs, phones and a few
+# dashboards stay far below it; a leaked token or a reconnect loop cannot open thousands,
+# each of which every direct message to that user would be posted to.
+MAX_CONNECTIONS_PER_USER = "CHAT_MAX_CONNECTIONS_PER_USER"
+# Publishes per publisher per window (more: 429 with Retry-After). Each publish is posted
+# to every member of the room; a publisher looping by mistake into a feed of 1,000
+# viewers would otherwise cost 1,000 deliveries per call with nothing to stop it.
+PUBLISH_RATE_LIMIT = "CHAT_PUBLISH_RATE_LIMIT"
+PUBLISH_RATE_WINDOW_SECONDS = "CHAT_PUBLISH_RATE_WINDOW_SECONDS"
 MESSAGE_RETENTION_DAYS = "CHAT_MESSAGE_RETENTION_DAYS"
 RATE_LIMIT = "CHAT_RATE_LIMIT"
 RATE_WINDOW_SECONDS = "CHAT_RATE_WINDOW_SECONDS"
@@ -38,6 +66,10 @@ MANAGEMENT_ENDPOINT = "CHAT_MANAGEMENT_ENDPOINT"
 # API Gateway closes every WebSocket after 2 hours; $disconnect is best-effort, so
 # connection and membership items expire a little after that on their own.
 DEFAULT_CONNECTION_TTL_S = 2 * 3600 + 15 * 60
+DEFAULT_MAX_TOKEN_LIFETIME_S = 86400
+DEFAULT_MAX_CONNECTIONS_PER_USER = 20
+DEFAULT_PUBLISH_RATE_LIMIT = 100  # per publisher per 10 s: ten feeds updated every second
+DEFAULT_PUBLISH_RATE_WINDOW_S = 10
 
 
 class ConfigError(ValueError):
@@ -66,6 +98,12 @@ class Settings:
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    jwt_client_id: str | None = None
+    publish_scope: str = DEFAULT_PUBLISH_SCOPE
+    max_token_lifetime_s: int = DEFAULT_MAX_TOKEN_LIFETIME_S
+    max_connections_per_user: int = DEFAULT_MAX_CONNECTIONS_PER_USER
+    publish_rate_limit: int = DEFAULT_PUBLISH_RATE_LIMIT
+    publish_rate_window_s: int = DEFAULT_PUBLISH_RATE_WINDOW_S
     message_retention_s: int = 7 * 86400
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_window_s: int = DEFAULT_RATE_WINDOW_S
@@ -76,6 +114,16 @@ class Settings:
     dedup_window_s: int = DEDUP_WINDOW_S
     management_endpoint: str | None = None
     presence_max_users: int = 0
+
+    def __post_init__(self) -> None:
+        if self.jwks_url and not self.jwt_issuer:
+            raise ConfigError(f"{JWKS_URL} is set: set {JWT_ISSUER} too (the provider's issuer)")
+        if self.jwks_url and not (self.jwt_audience or self.jwt_client_id):
+            raise ConfigError(
+                f"{JWKS_URL} is set: set {JWT_AUDIENCE} (the `aud` of ID tokens) and/or "
+                f"{JWT_CLIENT_ID} (the `client_id` of Cognito access tokens); without one, "
+                "every application of the provider could sign users in"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +144,20 @@ class Settings:
             jwks_url=opt(JWKS_URL),
             jwt_issuer=opt(JWT_ISSUER),
             jwt_audience=opt(JWT_AUDIENCE),
+            jwt_client_id=opt(JWT_CLIENT_ID),
+            publish_scope=opt(PUBLISH_SCOPE_VAR) or DEFAULT_PUBLISH_SCOPE,
+            max_token_lifetime_s=_int(
+                env, MAX_TOKEN_LIFETIME_SECONDS, DEFAULT_MAX_TOKEN_LIFETIME_S, 60, 366 * 86400
+            ),
+            max_connections_per_user=_int(
+                env, MAX_CONNECTIONS_PER_USER, DEFAULT_MAX_CONNECTIONS_PER_USER, 1, 1_000_000
+            ),
+            publish_rate_limit=_int(
+                env, PUBLISH_RATE_LIMIT, DEFAULT_PUBLISH_RATE_LIMIT, 1, 1_000_000
+            ),
+            publish_rate_window_s=_int(
+                env, PUBLISH_RATE_WINDOW_SECONDS, DEFAULT_PUBLISH_RATE_WINDOW_S, 1, 3600
+            ),
             message_retention_s=_int(env, MESSAGE_RETENTION_DAYS, 7, 1, 3650) * 86400,
             rate_limit=_int(env, RATE_LIMIT, DEFAULT_RATE_LIMIT, 1, 100_000),
             rate_window_s=_int(env, RATE_WINDOW_SECONDS, DEFAULT_RATE_WINDOW_S, 1, 3600),

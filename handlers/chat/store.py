@@ -4,11 +4,13 @@ Two tables (see docs/data-model.md for the access patterns and what each costs):
 
 connections table                              messages table
   C#{conn} / META     the connection:            R#{room} / {messageId}  a message (history)
-                      user, rooms (a set: the    D#{user} / {clientMsgId}  the dedup claim,
-                      reverse index), rate-limit                     holding the original
-                      window and count                               frame
+                      user, rooms (a set: the    D#{user} / {target}#{clientMsgId}  the dedup
+                      reverse index), rate-limit     claim: the message's id, whether its
+                      window and count               delivery finished (the frame itself
+                                                     for a direct message)
   R#{room} / C#{conn} a membership (recipients)
   U#{user} / C#{conn} a user's connections (direct)
+  P#{user} / RATE    a publisher's rate-limit window and count
   RU#{room} / U#{user} the room's users (members pages, presence): the user's
                       connections in the room as a set, so a user's first join and
                       last leave are decided by one conditional write
@@ -28,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from wschat_protocol import MAX_ROOMS_PER_CONNECTION
+
 from . import ids
-from .errors import RateLimited
+from .errors import ConnectionGone, RateLimited, TooManyRooms
 from .model import Body, Connection, Member, Message, User, encode
 from .settings import Settings
 
@@ -69,6 +73,29 @@ def _cancelled_at(exc: ClientError, index: int) -> bool:
     response: dict[str, Any] = dict(exc.response)
     reasons: list[Any] = response.get("CancellationReasons") or []
     return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
+
+
+def _claim_key(msg: Message) -> dict[str, Any]:
+    """The dedup claim of `msg`'s clientMsgId: the sender's (partition) for the target.
+
+    Room names cannot hold "#", so `R#{room}#` ends where the room does; a user id can,
+    so the recipient's id is preceded by its length. The clientMsgId itself comes last.
+    """
+    assert msg.client_msg_id is not None
+    if msg.room is not None:
+        target = f"R#{msg.room}#"
+    else:
+        assert msg.to is not None
+        target = f"U{len(msg.to)}#{msg.to}#"
+    return {"pk": _s(f"D#{msg.sender.id}"), "sk": _s(target + msg.client_msg_id)}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A clientMsgId already used for this target: the message it stands for."""
+
+    frame: dict[str, Any]
+    delivered: bool  # its first delivery finished
 
 
 @dataclass(frozen=True)
@@ -121,71 +148,104 @@ class Store:
             self._conns, [{"PutRequest": {"Item": meta}}, {"PutRequest": {"Item": by_user}}]
         )
 
-    def touch(self, conn_id: str, user: User, now_ms: int, *, _retry: bool = True) -> Connection:
+    def touch(self, conn_id: str, user: User, at_ms: int) -> Connection:
         """Count one frame against the connection's rate limit and read its record.
 
         The counter lives on the connection item, so the read every action needs (which
         rooms is this connection in?) and the rate-limit write are one UpdateItem. A new
-        window costs a second call, at most once per window. A record that is missing
-        (cleaned up while the socket lived on) is recreated from the event's identity.
+        window costs a second call, at most once per window. `at_ms` places the frame
+        in its window: the time the gateway received it, so a slow database does not
+        crowd a steady client's frames into one window. A record that is missing means
+        the connection is gone ($disconnect ran while this frame was in flight): nothing
+        here recreates it (ConnectionGone).
         """
-        limit = self._settings.rate_limit
-        window = self._window(now_ms)
+        item = self._count_in_window(
+            _conn_key(conn_id),
+            at_ms,
+            self._settings.rate_limit,
+            self._settings.rate_window_s,
+            create=False,
+        )
+        if item is None:
+            raise ConnectionGone(conn_id)
+        return self._connection(conn_id, item)
+
+    def count_publish(self, publisher_id: str, at_ms: int) -> None:
+        """Count one publish against the publisher's rate limit (RateLimited past it)."""
+        key = {"pk": _s(f"P#{publisher_id}"), "sk": _s("RATE")}
+        window_s = self._settings.publish_rate_window_s
+        self._count_in_window(key, at_ms, self._settings.publish_rate_limit, window_s, create=True)
+
+    def _count_in_window(
+        self,
+        key: dict[str, Any],
+        at_ms: int,
+        limit: int,
+        window_s: int,
+        *,
+        create: bool,
+        _retry: bool = True,
+    ) -> Item | None:
+        """Add one to the count of `key`'s current fixed window (attributes `rlw`, the
+        window's number, and `rlc`, its count) and return the item, or raise RateLimited
+        when the window is full. With `create` False a missing item is not written
+        (None is returned)."""
+        window = at_ms // (window_s * 1000)
         try:
             resp = self._db.update_item(
                 TableName=self._conns,
-                Key=_conn_key(conn_id),
+                Key=key,
                 UpdateExpression="SET rlc = rlc + :one",
                 ConditionExpression="rlw = :w AND rlc < :lim",
                 ExpressionAttributeValues={":one": _n(1), ":w": _n(window), ":lim": _n(limit)},
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return self._connection(conn_id, resp["Attributes"])
+            item: Item = resp["Attributes"]
+            return item
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             # ReturnValuesOnConditionCheckFailure puts the old item beside the error.
             response: dict[str, Any] = dict(exc.response)
             old: dict[str, Any] | None = response.get("Item")
+        if not old and not create:
+            return None
         if old and int(old.get("rlw", {}).get("N", -1)) == window:
-            window_ms = self._settings.rate_window_s * 1000
-            retry = (window + 1) * window_ms - now_ms
-            raise RateLimited(
-                f"rate limit: {limit} frames per {self._settings.rate_window_s} s", retry
-            )
-        # A new window (or no record at all): start counting again.
+            retry = (window + 1) * window_s * 1000 - at_ms
+            raise RateLimited(f"rate limit: {limit} per {window_s} s", max(retry, 1))
+        # A new window (or, with `create`, no item yet): start counting again.
+        cond = "attribute_not_exists(rlw) OR rlw <> :w"
+        values: dict[str, Any] = {":w": _n(window), ":one": _n(1)}
+        update = "SET rlw = :w, rlc = :one"
+        if create:
+            update += ", expiresAt = :exp"
+            values[":exp"] = _n((window + 2) * window_s)
+        else:
+            cond = f"attribute_exists(uid) AND ({cond})"
         try:
-            resp = self._new_window(conn_id, user, now_ms, window)
+            resp = self._db.update_item(
+                TableName=self._conns,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=cond,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException" or not _retry:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            response = dict(exc.response)
+            if not response.get("Item") and not create:
+                return None  # removed meanwhile
+            if not _retry:
                 raise
             # Another frame of this connection (they run concurrently) opened the window
             # first: count this one against it.
-            return self.touch(conn_id, user, now_ms, _retry=False)
-        return self._connection(conn_id, resp["Attributes"])
-
-    def _new_window(self, conn_id: str, user: User, now_ms: int, window: int) -> Any:
-        return self._db.update_item(
-            TableName=self._conns,
-            Key=_conn_key(conn_id),
-            UpdateExpression=(
-                "SET rlw = :w, rlc = :one, uid = if_not_exists(uid, :uid), "
-                "uname = if_not_exists(uname, :uname), #at = if_not_exists(#at, :now), "
-                "expiresAt = if_not_exists(expiresAt, :exp)"
-            ),
-            ConditionExpression="attribute_not_exists(rlw) OR rlw <> :w",
-            ExpressionAttributeNames={"#at": "at"},
-            ExpressionAttributeValues={
-                ":w": _n(window),
-                ":one": _n(1),
-                ":uid": _s(user.id),
-                ":uname": _s(user.name),
-                ":now": _n(now_ms),
-                ":exp": _n(self._conn_expiry(now_ms)),
-            },
-            ReturnValues="ALL_NEW",
-        )
+            return self._count_in_window(key, at_ms, limit, window_s, create=create, _retry=False)
+        new: Item = resp["Attributes"]
+        return new
 
     @staticmethod
     def _connection(conn_id: str, item: Item) -> Connection:
@@ -269,10 +329,19 @@ class Store:
             "Update": {
                 "TableName": self._conns,
                 "Key": _conn_key(conn_id),
-                # Should $disconnect have removed the record meanwhile, what this
-                # recreates still expires.
-                "UpdateExpression": "ADD rooms :r SET expiresAt = if_not_exists(expiresAt, :exp)",
-                "ExpressionAttributeValues": {":r": {"SS": [room]}, ":exp": exp},
+                "UpdateExpression": "ADD rooms :r",
+                # Only a connection that still exists joins (a frame handled after
+                # $disconnect must not bring it back), and only into its 100th room.
+                "ConditionExpression": (
+                    "attribute_exists(uid) AND (attribute_not_exists(rooms) "
+                    "OR size(rooms) < :most OR contains(rooms, :room))"
+                ),
+                "ExpressionAttributeValues": {
+                    ":r": {"SS": [room]},
+                    ":most": _n(MAX_ROOMS_PER_CONNECTION),
+                    ":room": _s(room),
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
         first_user = {
@@ -294,6 +363,7 @@ class Store:
             self._transact([membership, rooms, first_user])
             return True
         except ClientError as exc:
+            self._refused_join(exc, conn_id)
             if not _cancelled_at(exc, 2):
                 raise
         another = {
@@ -309,8 +379,23 @@ class Store:
                 },
             }
         }
-        self._transact([membership, rooms, another])
+        try:
+            self._transact([membership, rooms, another])
+        except ClientError as exc:
+            self._refused_join(exc, conn_id)
+            raise
         return False
+
+    @staticmethod
+    def _refused_join(exc: ClientError, conn_id: str) -> None:
+        """Raise what a join cancelled on the connection's condition means."""
+        if not _cancelled_at(exc, 1):
+            return
+        response: dict[str, Any] = dict(exc.response)
+        old = response["CancellationReasons"][1].get("Item") or {}
+        if "uid" not in old:
+            raise ConnectionGone(conn_id) from None
+        raise TooManyRooms() from None
 
     def remove_membership(self, conn_id: str, user_id: str, room: str) -> bool:
         """Leave: both sides of the membership, then the user index. True when it was the
@@ -411,6 +496,19 @@ class Store:
                 return total
             kwargs["ExclusiveStartKey"] = last
 
+    def count_user_connections(self, user_id: str, now_ms: int) -> int:
+        """How many live connections the user has: a COUNT Query of `U#{user}` (~1 RRU)."""
+        resp = self._db.query(
+            TableName=self._conns,
+            ConsistentRead=True,
+            Select="COUNT",
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="expiresAt > :now",
+            ExpressionAttributeValues={":pk": _s(f"U#{user_id}"), ":now": _n(now_ms // 1000)},
+        )
+        count: int = resp.get("Count", 0)
+        return count
+
     def user_connections(self, user_id: str, now_ms: int) -> list[str]:
         return [
             item["sk"]["S"][2:] for item in self._query_live(self._conns, f"U#{user_id}", now_ms)
@@ -438,13 +536,14 @@ class Store:
 
     # -- messages ------------------------------------------------------------------
 
-    def save_message(self, msg: Message, *, in_history: bool) -> dict[str, Any] | None:
+    def save_message(self, msg: Message, *, in_history: bool) -> Claim | None:
         """Store a message (room messages go to history) and claim its clientMsgId.
 
-        With a clientMsgId the history write and the dedup claim are one transaction, so
-        dedup adds no round trip. Returns None for a new message, or the original frame
-        when this user already sent that clientMsgId within the dedup window (then
-        nothing is written).
+        The claim is the sender's and the target's (room, or direct recipient): the same
+        clientMsgId to another target is another message. With a clientMsgId the
+        history write and the claim are one transaction, so dedup adds no round trip.
+        Returns None for a new message, or the claim this user already holds for that
+        clientMsgId and target within the dedup window (then nothing is written).
         """
         now_s = msg.ts // 1000
         writes: list[Any] = []
@@ -469,17 +568,19 @@ class Store:
             if writes:
                 self._db.put_item(TableName=self._msgs, Item=writes[0]["Put"]["Item"])
             return None
+        claim_item: dict[str, Any] = {
+            **_claim_key(msg),
+            "mid": _s(msg.id),
+            "expiresAt": _n(now_s + self._settings.dedup_window_s),
+        }
+        if not in_history:
+            # A direct message is not stored anywhere else: the claim keeps it for a
+            # retry to answer with (a room message is read back from the history).
+            claim_item["frame"] = _s(encode(msg.frame()))
         claim: dict[str, Any] = {
             "Put": {
                 "TableName": self._msgs,
-                "Item": {
-                    # Two key attributes, not one joined string: user ids and
-                    # clientMsgIds may hold "#", and "a"+"b#c" must not claim "a#b"+"c".
-                    "pk": _s(f"D#{msg.sender.id}"),
-                    "sk": _s(msg.client_msg_id),
-                    "frame": _s(json.dumps(msg.frame(), separators=(",", ":"))),
-                    "expiresAt": _n(now_s + self._settings.dedup_window_s),
-                },
+                "Item": claim_item,
                 # An expired claim that DynamoDB has not deleted yet does not count.
                 "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now",
                 "ExpressionAttributeValues": {":now": _n(now_s)},
@@ -491,22 +592,45 @@ class Store:
             self._db.transact_write_items(TransactItems=writes)
             return None
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            if not _cancelled_at(exc, len(writes) - 1):
                 raise
             response: dict[str, Any] = dict(exc.response)
-            reasons: list[Any] = response.get("CancellationReasons") or []
-            reason = reasons[-1] if reasons else {}
-            if reason.get("Code") != "ConditionalCheckFailed":
-                raise
-            old = reason.get("Item") or self._db.get_item(
-                TableName=self._msgs,
-                Key={k: claim["Put"]["Item"][k] for k in ("pk", "sk")},
-                ConsistentRead=True,
+            old = response["CancellationReasons"][-1].get("Item") or self._db.get_item(
+                TableName=self._msgs, Key=_claim_key(msg), ConsistentRead=True
             ).get("Item")
             if not old:  # vanished between the two calls: report the conflict as it came
                 raise
-            original: dict[str, Any] = json.loads(old["frame"]["S"])
-            return original
+            original = self._claimed_frame(msg, old)
+            if original is None:
+                raise
+            return Claim(frame=original, delivered="delivered" in old)
+
+    def _claimed_frame(self, msg: Message, claim: Item) -> dict[str, Any] | None:
+        if "frame" in claim:
+            frame: dict[str, Any] = json.loads(claim["frame"]["S"])
+            return frame
+        assert msg.room is not None
+        item = self._db.get_item(
+            TableName=self._msgs,
+            Key={"pk": _s(f"R#{msg.room}"), "sk": claim["mid"]},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else self._message(msg.room, item).frame()
+
+    def mark_delivered(self, msg: Message) -> None:
+        """Record on its claim that `msg`'s delivery finished, so a retry of its
+        clientMsgId answers with the message and delivers nothing again."""
+        try:
+            self._db.update_item(
+                TableName=self._msgs,
+                Key=_claim_key(msg),
+                UpdateExpression="SET delivered = :yes",
+                ConditionExpression="attribute_exists(pk)",  # never recreate an expired claim
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def history(
         self,

@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
 from client.tokens import mint_token
+from handlers.chat import service
 from tests.conftest import load_event
 from wschat_protocol import ACTIONS
 
@@ -38,7 +39,10 @@ os.environ.update(
     CHAT_CONNECTIONS_TABLE="wschat-test-connections",
     CHAT_MESSAGES_TABLE="wschat-test-messages",
     CHAT_JWT_SECRET=SECRET,
-    CHAT_RATE_LIMIT="100000",  # test_limits.py sets its own
+    # test_limits.py and test_abuse.py test the limits at their defaults
+    CHAT_RATE_LIMIT="100000",
+    CHAT_PUBLISH_RATE_LIMIT="100000",
+    CHAT_MAX_CONNECTIONS_PER_USER="100000",
     POWERTOOLS_TRACE_DISABLED="true",
     POWERTOOLS_SERVICE_NAME="wschat",
     POWERTOOLS_METRICS_NAMESPACE="wschat",
@@ -103,6 +107,12 @@ class Gateway:
 
     def connect(self, sub: str, name: str | None = None) -> str:
         """Authorize and connect a client; returns its connection id."""
+        conn_id, response = self.handshake(sub, name)
+        assert response == {"statusCode": 200}
+        return conn_id
+
+    def handshake(self, sub: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Authorize a client and run $connect: its connection id and $connect's answer."""
         from handlers import authorizer, connect
 
         self._n += 1
@@ -117,8 +127,8 @@ class Gateway:
         event = load_event("ws_connect")
         event["requestContext"]["connectionId"] = conn_id
         event["requestContext"]["authorizer"] = {"principalId": policy["principalId"], **ctx}
-        assert connect.handler(event, Context()) == {"statusCode": 200}
-        return conn_id
+        response: dict[str, Any] = connect.handler(event, Context())
+        return conn_id, response
 
     def message_event(self, conn_id: str, body: str, route: str) -> dict[str, Any]:
         event = load_event("ws_message")
@@ -127,17 +137,31 @@ class Gateway:
             connectionId=conn_id,
             routeKey=route,
             authorizer={"principalId": uid, "userId": uid, "userName": uname},
+            # Received now: by the service's clock, which tests move.
+            requestTimeEpoch=service.now_ms(),
         )
         event["body"] = body
         return event
 
     def send_raw(self, conn_id: str, body: str, route: str = "$default") -> dict[str, Any]:
-        from handlers import message
-
-        response = message.handler(self.message_event(conn_id, body, route), Context())
+        response = self.respond(conn_id, body, route)
         assert response["statusCode"] == 200
         reply: dict[str, Any] = json.loads(response["body"])
         return reply
+
+    def respond(self, conn_id: str, body: str, route: str = "$default") -> dict[str, Any]:
+        """The message handler's whole answer to a frame (a route response, or none)."""
+        from handlers import message
+
+        response: dict[str, Any] = message.handler(
+            self.message_event(conn_id, body, route), Context()
+        )
+        return response
+
+    def late(self, conn_id: str, **frame: Any) -> dict[str, Any]:
+        """A frame handled after its connection's $disconnect: the handler's answer."""
+        route = frame.get("action")
+        return self.respond(conn_id, json.dumps(frame), route if route in ACTIONS else "$default")
 
     def send(self, conn_id: str, **frame: Any) -> dict[str, Any]:
         """A frame as a client sends it, routed by `action` like the gateway does."""
@@ -159,6 +183,16 @@ class Gateway:
         """Frames delivered to `conn_id` since the last take."""
         frames = self.inbox.pop(conn_id, [])
         return frames
+
+
+def room_of(gw: Gateway, *subs: str, room: str = "lobby") -> list[str]:
+    """A connection for each of `subs`, all joined to `room`, their inboxes drained."""
+    conns = [gw.connect(s) for s in subs]
+    for c in conns:
+        gw.send(c, action="join", room=room)
+    for c in conns:
+        gw.take(c)
+    return conns
 
 
 @pytest.fixture
@@ -189,3 +223,15 @@ def gw(aws: None) -> Gateway:
         gateway.answer_post,  # type: ignore[arg-type]  # botocore's stubs say None; a response is allowed
     )
     return gateway
+
+
+@pytest.fixture
+def publishing(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    """`gw` for the publish handler too. The publish route is on the HTTP API: it is told
+    where the WebSocket API is."""
+    from handlers import adapter
+
+    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
+    monkeypatch.setenv("CHAT_MANAGEMENT_ENDPOINT", endpoint)
+    adapter.settings.cache_clear()
+    return gw

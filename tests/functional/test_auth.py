@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client.tokens import mint_token
-from handlers.chat.auth import TokenVerifier
+from handlers.chat.auth import LEEWAY_S, TokenVerifier
 from handlers.chat.errors import AuthError, Forbidden
-from handlers.chat.settings import Settings
+from handlers.chat.settings import ConfigError, Settings
 from tests.conftest import load_event
 from tests.functional.conftest import SECRET, Context
 
@@ -65,7 +65,7 @@ RSA_PUBLIC_PEM = RSA_KEY.public_key().public_bytes(
 )
 
 ATTACKS: dict[str, Callable[[], str]] = {
-    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - 30), SECRET, "HS256"),
+    "expired": lambda: jwt.encode(claims(exp=int(time.time()) - LEEWAY_S - 5), SECRET, "HS256"),
     "no exp": lambda: jwt.encode({"sub": "mallory"}, SECRET, "HS256"),
     "no sub": lambda: jwt.encode({"exp": int(time.time()) + 60}, SECRET, "HS256"),
     "wrong secret": lambda: jwt.encode(claims(), "another-secret-that-is-32-bytes-long", "HS256"),
@@ -132,13 +132,38 @@ def test_publish_authorizer_needs_the_publish_scope(aws: None) -> None:
     assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
     token = mint_token("bot", secret=SECRET, scopes=["publisher", "publish-ish", "x/publisher"])
     assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}
-    cognito = mint_token("bot", secret=SECRET, scopes=["https://wschat.example/publish"])
-    assert http_authorize(f"Bearer {cognito}")["isAuthorized"] is True
+    # Matched exactly: any scope that merely ends in /publish is some other API's.
+    other = mint_token("bot", secret=SECRET, scopes=["https://other-app.example/publish"])
+    assert http_authorize(f"Bearer {other}") == {"isAuthorized": False}
     token = mint_token("bot", name="Bot", secret=SECRET, scopes=["read", "publish"])
     assert http_authorize(f"bearer {token}") == {
         "isAuthorized": True,
         "context": {"userId": "bot", "userName": "Bot"},
     }
+
+
+def test_the_publish_scope_is_a_setting_matched_exactly(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    from handlers import publish_authorizer
+
+    monkeypatch.setenv("CHAT_PUBLISH_SCOPE", "https://wschat.example/publish")
+    try:
+        importlib.reload(publish_authorizer)  # the settings are read at cold start
+        cognito = mint_token("bot", secret=SECRET, scopes=["https://wschat.example/publish"])
+        assert http_authorize(f"Bearer {cognito}")["isAuthorized"] is True
+        for scopes in (
+            ["publish"],
+            ["https://other.example/publish"],
+            ["x/wschat.example/publish"],
+        ):
+            token = mint_token("bot", secret=SECRET, scopes=scopes)
+            assert http_authorize(f"Bearer {token}") == {"isAuthorized": False}, scopes
+    finally:
+        monkeypatch.delenv("CHAT_PUBLISH_SCOPE")
+        importlib.reload(publish_authorizer)
 
 
 # -- RS256 through a JWKS endpoint (Cognito / any OIDC provider) ---------------------
@@ -182,7 +207,9 @@ def oidc(jwks_url: str) -> TokenVerifier:
 
 
 def rs256(**extra: Any) -> str:
-    body = claims(**{"iss": ISSUER, "aud": AUDIENCE, **extra})
+    """A provider token; a claim given as None is left out."""
+    full = claims(**{"iss": ISSUER, "aud": AUDIENCE, **extra})
+    body = {k: v for k, v in full.items() if v is not None}
     return jwt.encode(body, RSA_KEY, "RS256", headers={"kid": "k1"})
 
 
@@ -197,7 +224,7 @@ def test_rs256_from_the_provider_is_accepted(oidc: TokenVerifier) -> None:
     [
         pytest.param(lambda: rs256(iss="https://evil.example.test"), id="wrong issuer"),
         pytest.param(lambda: rs256(aud="someone-else"), id="wrong audience"),
-        pytest.param(lambda: rs256(exp=int(time.time()) - 5), id="expired"),
+        pytest.param(lambda: rs256(exp=int(time.time()) - LEEWAY_S - 5), id="expired"),
         pytest.param(
             lambda: jwt.encode(
                 claims(iss=ISSUER, aud=AUDIENCE),
@@ -233,3 +260,125 @@ def test_hs_rs_confusion_is_refused(oidc: TokenVerifier) -> None:
 
 def test_hs256_still_works_beside_oidc(oidc: TokenVerifier) -> None:
     assert oidc.verify(mint_token("svc", secret=SECRET)).user.id == "svc"
+
+
+# -- OIDC needs an issuer and an audience (or app client) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"CHAT_JWT_AUDIENCE": AUDIENCE}, "CHAT_JWT_ISSUER"),
+        ({"CHAT_JWT_ISSUER": ISSUER}, "CHAT_JWT_AUDIENCE"),
+        ({"CHAT_JWT_ISSUER": ISSUER, "CHAT_JWT_AUDIENCE": " "}, "CHAT_JWT_CLIENT_ID"),
+    ],
+)
+def test_a_jwks_deployment_without_issuer_and_audience_does_not_start(
+    aws: None, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], missing: str
+) -> None:
+    import importlib
+
+    from handlers import authorizer
+
+    monkeypatch.setenv("CHAT_JWKS_URL", "https://idp.example.test/.well-known/jwks.json")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        with pytest.raises(ConfigError, match=missing):
+            importlib.reload(authorizer)  # the cold start fails: no handshake is ever allowed
+    finally:
+        monkeypatch.undo()
+        importlib.reload(authorizer)
+
+
+def test_settings_refuse_a_jwks_without_issuer_or_audience() -> None:
+    url = "https://idp.example.test/jwks.json"
+    with pytest.raises(ConfigError, match="CHAT_JWT_ISSUER"):
+        Settings(jwks_url=url, jwt_audience=AUDIENCE)
+    with pytest.raises(ConfigError, match="CHAT_JWT_AUDIENCE"):
+        Settings(jwks_url=url, jwt_issuer=ISSUER)
+    Settings(jwks_url=url, jwt_issuer=ISSUER, jwt_client_id="app-client")  # Cognito access
+
+
+@pytest.fixture
+def cognito(jwks_url: str) -> TokenVerifier:
+    """Cognito access tokens: no `aud`, the app client in `client_id`."""
+    settings = Settings(jwks_url=jwks_url, jwt_issuer=ISSUER, jwt_client_id="app-client")
+    return TokenVerifier(settings, secret=lambda: SECRET)
+
+
+def test_cognito_access_tokens_of_the_configured_app_client(cognito: TokenVerifier) -> None:
+    token = rs256(aud=None, client_id="app-client", token_use="access")
+    assert cognito.verify(token).user.id == "mallory"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"aud": None, "client_id": "another-app"}, id="another app client"),
+        pytest.param({"aud": None}, id="no client_id"),
+        pytest.param({"aud": "app-client"}, id="client id in aud, none configured"),
+        pytest.param({"aud": "another", "client_id": "app-client"}, id="aud of another app"),
+    ],
+)
+def test_tokens_of_other_app_clients_are_refused(
+    cognito: TokenVerifier, extra: dict[str, Any]
+) -> None:
+    with pytest.raises(AuthError):
+        cognito.verify(rs256(**extra))
+
+
+def test_an_id_token_without_aud_is_refused(oidc: TokenVerifier) -> None:
+    with pytest.raises(AuthError, match="audience"):
+        oidc.verify(rs256(aud=None))
+    assert oidc.verify(rs256(aud=["other", AUDIENCE])).user.id == "mallory"  # a list is fine
+
+
+# -- times: leeway, numbers only, a maximum lifetime ----------------------------------
+
+
+def hs256(**extra: Any) -> str:
+    return jwt.encode(claims(**extra), SECRET, "HS256")
+
+
+def test_clock_skew_within_the_leeway_is_tolerated(oidc: TokenVerifier) -> None:
+    now = int(time.time())
+    assert oidc.verify(hs256(iat=now + 1)).user.id == "mallory"  # issued "in the future"
+    assert oidc.verify(hs256(nbf=now + LEEWAY_S - 5)).user.id == "mallory"
+    assert oidc.verify(hs256(exp=now - LEEWAY_S + 5)).user.id == "mallory"
+    for late in ({"nbf": now + LEEWAY_S + 10}, {"iat": now + LEEWAY_S + 10}):
+        with pytest.raises(AuthError):
+            oidc.verify(hs256(**late))
+    with pytest.raises(AuthError):
+        oidc.verify(hs256(exp=now - LEEWAY_S - 5))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"exp": str(int(time.time()) + 600)}, id="exp as a string"),
+        pytest.param({"iat": str(int(time.time()))}, id="iat as a string"),
+        pytest.param({"nbf": True}, id="nbf as a boolean"),
+        pytest.param({"exp": float("inf")}, id="exp infinite"),
+        pytest.param({"exp": 10**30}, id="exp effectively infinite"),
+        pytest.param({"exp": None}, id="exp null"),
+    ],
+)
+def test_time_claims_must_be_sane_numbers(oidc: TokenVerifier, extra: dict[str, Any]) -> None:
+    with pytest.raises(AuthError):
+        oidc.verify(hs256(**extra))
+
+
+def test_the_maximum_token_lifetime_edge(oidc: TokenVerifier, jwks_url: str) -> None:
+    now = int(time.time())
+    day = 86400  # the default
+    assert oidc.verify(hs256(exp=now + day)).user.id == "mallory"
+    with pytest.raises(AuthError, match="expires more than"):
+        oidc.verify(hs256(exp=now + day + LEEWAY_S + 60))
+    short = Settings(
+        jwks_url=jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, max_token_lifetime_s=600
+    )
+    verifier = TokenVerifier(short, secret=lambda: SECRET)
+    assert verifier.verify(hs256(exp=now + 600)).user.id == "mallory"
+    with pytest.raises(AuthError):
+        verifier.verify(hs256(exp=now + 3600))

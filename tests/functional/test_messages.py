@@ -5,16 +5,7 @@ from __future__ import annotations
 import json
 
 from handlers.chat.ids import is_id
-from tests.functional.conftest import Gateway
-
-
-def room_of(gw: Gateway, *subs: str, room: str = "lobby") -> list[str]:
-    conns = [gw.connect(s) for s in subs]
-    for c in conns:
-        gw.send(c, action="join", room=room)
-    for c in conns:
-        gw.take(c)
-    return conns
+from tests.functional.conftest import Gateway, room_of
 
 
 def test_send_acks_the_sender_and_delivers_to_every_other_connection(gw: Gateway) -> None:

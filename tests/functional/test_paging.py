@@ -11,16 +11,7 @@ import pytest
 from handlers.chat import ids, service
 from handlers.chat.model import User, encode
 from handlers.chat.settings import Settings
-from tests.functional.conftest import Gateway
-
-
-def room_of(gw: Gateway, *subs: str, room: str = "lobby") -> list[str]:
-    conns = [gw.connect(s) for s in subs]
-    for c in conns:
-        gw.send(c, action="join", room=room)
-    for c in conns:
-        gw.take(c)
-    return conns
+from tests.functional.conftest import Gateway, room_of
 
 
 def ids_of(frames: list[dict[str, Any]]) -> list[str]:

@@ -15,27 +15,25 @@ from tests.functional.conftest import SECRET, Context, Gateway
 
 
 def publish(room: str, body: str, *, b64: bool = False) -> tuple[int, dict[str, Any]]:
+    status, answer, _ = publish_response(room, body, b64=b64)
+    return status, answer
+
+
+def publish_response(
+    room: str, body: str, *, b64: bool = False
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     from handlers import publish as publish_handler
+    from handlers.chat import service
 
     event = load_event("http_publish")
+    event["requestContext"]["timeEpoch"] = service.now_ms()  # by the clock tests move
     event["pathParameters"] = {"room": room}
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/rooms/{room}/messages"
     event["body"] = base64.b64encode(body.encode()).decode() if b64 else body
     event["isBase64Encoded"] = b64
     response = publish_handler.handler(event, Context())
     assert response["headers"]["content-type"] == "application/json"
-    return response["statusCode"], json.loads(response["body"])
-
-
-@pytest.fixture
-def publishing(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    # The publish route is on the HTTP API: it is told where the WebSocket API is.
-    from handlers import adapter
-
-    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
-    monkeypatch.setenv("CHAT_MANAGEMENT_ENDPOINT", endpoint)
-    adapter.settings.cache_clear()
-    return gw
+    return response["statusCode"], json.loads(response["body"]), response["headers"]
 
 
 def test_publish_delivers_to_every_member_of_a_feed(publishing: Gateway) -> None:

@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from infra.stack import LocalStack
-from tests.functional.conftest import aws, gw  # noqa: F401  (fixtures, reused as they are)
-from tests.functional.test_publish import publishing  # noqa: F401
+from tests.functional.conftest import (  # noqa: F401  (fixtures, reused as they are)
+    aws,
+    gw,
+    publishing,
+)
 from tests.wire import start_stack
 
 

@@ -17,7 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.functional.conftest import Gateway
-from tests.fuzz.profiles import examples
+from tests.fuzz.profiles import fuzz
 from tests.wire import ANSWERS, ERROR_CODES
 
 ACTIONS = tuple(ANSWERS)
@@ -125,7 +125,7 @@ def new_user(gw: Gateway) -> tuple[str, str]:
 # -- tests -----------------------------------------------------------------------------
 
 
-@examples(25)
+@fuzz(25)
 @given(value=json_values)
 @example(value={"action": "send", "room": "lobby", "text": "\ud800"})
 @example(value={"action": "\udc00"})
@@ -137,7 +137,7 @@ def test_any_json_value_is_answered_by_its_action_or_an_error(gw: Gateway, value
         assert reply["code"] == "bad_request"
 
 
-@examples(20)
+@fuzz(20)
 @given(body=st.one_of(st.text(any_char, max_size=60), truncated_json))
 def test_any_text_is_answered(gw: Gateway, body: str) -> None:
     _, conn = new_user(gw)
@@ -153,7 +153,7 @@ def test_any_text_is_answered(gw: Gateway, body: str) -> None:
         assert reply["code"] == "bad_request"
 
 
-@examples(40)
+@fuzz(40)
 @given(action=actions, extra=fields, join_first=st.booleans())
 def test_every_action_with_arbitrary_fields_leaves_consistent_state(
     gw: Gateway, action: Any, extra: dict[str, Any], join_first: bool
@@ -195,7 +195,7 @@ def test_every_action_with_arbitrary_fields_leaves_consistent_state(
         gw.disconnect(probe)
 
 
-@examples(12)
+@fuzz(12)
 @given(text=texts, data=datas, use_text=st.booleans(), use_data=st.booleans())
 def test_message_bodies_around_the_limits_reach_every_member_intact(
     gw: Gateway, text: Any, data: Any, use_text: bool, use_data: bool

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.functional.conftest import Gateway
 from tests.functional.test_publish import publish
-from tests.fuzz.profiles import examples
+from tests.fuzz.profiles import fuzz
 from tests.fuzz.test_handler_frames import any_text, json_values, rooms, truncated_json
 from tests.wire import ERROR_CODES
 
@@ -31,7 +31,7 @@ bodies = st.one_of(
 )
 
 
-@examples(30)
+@fuzz(30)
 @given(body=bodies, room=st.one_of(st.just(FEED), rooms), b64=st.booleans())
 @example(body='{"data": NaN}', room=FEED, b64=False)
 @example(body='{"text": "\\udc00"}', room=FEED, b64=True)

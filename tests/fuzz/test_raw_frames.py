@@ -18,7 +18,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from infra.stack import LocalStack
-from tests.fuzz.profiles import examples
+from tests.fuzz.profiles import fuzz
 from tests.wire import ANSWERS, ERROR_CODES, Peer, logs_of, open_peer, unique
 
 KB = 1024
@@ -124,7 +124,7 @@ async def test_text_that_is_not_json_gets_bad_request_and_the_connection_stays(
     await peer.close()
 
 
-@examples(25)
+@fuzz(25)
 @given(payload=st.binary(max_size=40) | st.text(max_size=40).map(str.encode))
 @example(payload=b'{"action":"\\udc00"}')  # lone surrogate escape: valid UTF-8, bad JSON text
 @example(payload=b'{"action":"direct","to":"\\ud83d","text":"x"}')

@@ -65,6 +65,7 @@ def test_docs_list_every_action_frame_type_and_error_code() -> None:
     assert _table_column("## Frames you send", doc) == list(facts.ACTIONS)
     assert _table_column("## Frames you receive", doc) == list(facts.FRAME_TYPES)
     assert _table_column("### Error codes", doc) == list(facts.ERROR_CODES)
+    assert f"`^{facts.ROOM_PATTERN}$`" in doc  # the room pattern as the docs state it
 
 
 @pytest.mark.parametrize("name", ["abc\n", "abc\r\n", "", "a" * 65, "_x", "a b", "é", None, 5])

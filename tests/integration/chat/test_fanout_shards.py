@@ -24,8 +24,9 @@ GHOST = "zzzzzzzzzzzzzzz="
 
 @pytest.fixture(scope="module")
 async def chat_stack() -> AsyncIterator[LocalStack]:
-    """For this module, the conftest's `chat` runs on a stack with tiny shards."""
-    env = {"CHAT_FANOUT_SHARD_SIZE": str(SHARD)}
+    """For this module, the conftest's `chat` runs on a stack with tiny shards, where one
+    user may hold a crowd of connections."""
+    env = {"CHAT_FANOUT_SHARD_SIZE": str(SHARD), "CHAT_MAX_CONNECTIONS_PER_USER": "1000"}
     async with local_stack(REPO / "serverless.yml", "dev", environment=env) as stack:
         yield stack
 
