@@ -127,7 +127,13 @@ async def main() -> None:
     expect.set_options(timeout=20_000)  # a busy machine's cold stack is slow
     async with (
         local_stack(
-            REPO / "serverless.yml", "dev", log=None, static_dir=REPO / "client/web"
+            REPO / "serverless.yml",
+            "dev",
+            log=None,
+            static_dir=REPO / "client/web",
+            # The demo feed publishes 120 points in about 15 s, close to the default
+            # publish rate limit (100 per 10 s); the limit is not what this shows.
+            environment={"CHAT_PUBLISH_RATE_LIMIT": "10000"},
         ) as stack,
         async_playwright() as pw,
     ):
