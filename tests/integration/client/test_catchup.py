@@ -2,7 +2,7 @@
 
 The chat's own loop (ChatApp + ChatState) runs in the test's process, its connection
 through a relay the test cuts; a feed is written through the publish API, which no
-per-connection rate limit slows down.
+per-connection rate limit slows down (and the client tests' stack lifts the publisher's).
 """
 
 from __future__ import annotations

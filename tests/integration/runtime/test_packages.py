@@ -165,9 +165,12 @@ async def test_retired_runtimes_run_with_the_boto3_they_had(
     assert seen["modules"]["boto3"] == {"python3.7": "1.33.13", "python3.8": "1.34.162"}[runtime]
 
 
-async def test_wschat_functions_hold_their_handlers_only(make_runtime: Any) -> None:
-    # serverless.yml's package.patterns: the zip on AWS holds handlers/** and no more, so
-    # the harness, the clients and the tests beside them cannot be imported either.
+async def test_wschat_functions_hold_their_handlers_and_protocol_facts_only(
+    make_runtime: Any,
+) -> None:
+    # serverless.yml's package.patterns: the zip on AWS holds handlers/** and the
+    # protocol's facts (wschat_protocol/**) and no more, so the harness, the clients and
+    # the tests beside them cannot be imported either.
     spec = load_service(HARNESS_ROOT / "serverless.yml", "dev", env={"CHAT_JWT_SECRET": "s"})
     runtime = make_runtime(spec)
     await runtime.prepare()
@@ -176,6 +179,7 @@ async def test_wschat_functions_hold_their_handlers_only(make_runtime: Any) -> N
         assert package is not None
         root = package.task_root
         files = {p.relative_to(root).parts[0] for p in root.rglob("*") if not p.is_dir()}
-        assert files <= {"handlers", ".complete"}, (name, files)
+        assert files <= {"handlers", "wschat_protocol", ".complete"}, (name, files)
         assert (root / "handlers" / "chat" / "__init__.py").is_file()
+        assert (root / "wschat_protocol" / "__init__.py").is_file()
         assert not (root / "infra").exists() and not (root / "serverless.yml").exists()
