@@ -16,6 +16,7 @@ from wschat_protocol import (
     ACTIONS,
     ERROR_CODES,
     FEED_PREFIX,
+    FIRST_ID,
     FRAME_TYPES,
     HISTORY_DEFAULT_LIMIT,
     HISTORY_MAX_LIMIT,
@@ -29,15 +30,13 @@ from wschat_protocol import (
     MEMBERS_DEFAULT_LIMIT,
     MEMBERS_MAX_LIMIT,
     ROOM_RE,
+    ROOM_RULE,
     catch_up_cursor,
     id_at,
     is_feed,
     is_message_id,
     valid_room,
 )
-
-# The id below every id: `after` it pages a room from its first message.
-FIRST_ID = id_at(0)
 
 # Older names the clients use, kept as aliases (not copies) of the facts above.
 MAX_CLIENT_MSG_ID = MAX_CLIENT_MSG_ID_CHARS
@@ -63,6 +62,7 @@ __all__ = [
     "MEMBERS_DEFAULT_LIMIT",
     "MEMBERS_MAX_LIMIT",
     "ROOM_RE",
+    "ROOM_RULE",
     "catch_up_cursor",
     "direct",
     "encode",
@@ -74,20 +74,11 @@ __all__ = [
     "leave",
     "members",
     "ping",
-    "resume_cursor",
     "send",
     "valid_room",
     "whoami",
     "with_token",
 ]
-
-
-def resume_cursor(newest: str | None) -> str:
-    """Where a reconnecting client pages forward from in a room: a few seconds before the
-    newest id it saw there (`catch_up_cursor`), or the room's start when it saw none."""
-    if newest is None or not is_message_id(newest):
-        return FIRST_ID
-    return catch_up_cursor(newest)
 
 
 def with_token(url: str, token: str) -> str:

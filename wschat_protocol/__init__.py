@@ -48,6 +48,8 @@ ERROR_CODES: Final = (
 # Matched whole (`fullmatch`): "abc\n" is not a room name.
 ROOM_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
 ROOM_RE: Final = re.compile(ROOM_PATTERN)
+# The pattern in words, for the error a person reads (service and clients alike).
+ROOM_RULE: Final = "1-64 characters: letters, digits and _ . : - (starting with a letter or digit)"
 FEED_PREFIX: Final = "feed:"  # rooms only the publish API writes to
 MAX_ROOMS_PER_CONNECTION: Final = 100
 
@@ -83,6 +85,10 @@ PUBLISH_SCOPE: Final = "publish"  # the token scope that may publish (matched ex
 ID_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ascending in ASCII
 ID_LENGTH: Final = 26
 ID_TIME_CHARS: Final = 10
+# A message sent at the moment of a disconnect may carry an id older than the last one a
+# client saw (ids are minted by the invocation that handled the send): catch-up starts
+# this far before it.
+CATCH_UP_MARGIN_MS: Final = 5000
 
 
 def valid_room(name: object) -> bool:
@@ -122,8 +128,14 @@ def id_at(ms: int) -> str:
     return "".join(reversed(chars)) + ID_ALPHABET[0] * (ID_LENGTH - ID_TIME_CHARS)
 
 
-def catch_up_cursor(last_seen_id: str, margin_ms: int = 5000) -> str:
-    """Where a reconnecting client starts paging forward (`after`): `margin_ms` before
-    the last id it saw, since a message sent at the same moment may carry an older id
-    (ids are minted by the invocation that handled the send). Drop duplicates by id."""
+# The id below every id: `after` it, a room pages from its first message.
+FIRST_ID: Final = ID_ALPHABET[0] * ID_LENGTH
+
+
+def catch_up_cursor(last_seen_id: str | None, margin_ms: int = CATCH_UP_MARGIN_MS) -> str:
+    """Where a reconnecting client starts paging a room forward (`after`): `margin_ms`
+    before the last id it saw there, or the room's first message when it saw none.
+    Pages may then repeat a message or two: drop duplicates by id."""
+    if last_seen_id is None or not is_message_id(last_seen_id):
+        return FIRST_ID
     return id_at(id_timestamp_ms(last_seen_id) - margin_ms)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.protocol import HISTORY_PAGE_MAX, valid_room
+from client.protocol import HISTORY_PAGE_MAX, ROOM_RULE, valid_room
 
 HELP = """\
 commands:
@@ -112,10 +112,7 @@ def _room(arg: str, usage: str) -> str | Invalid:
     if not name:
         return Invalid(f"usage: {usage}")
     if not valid_room(name):
-        return Invalid(
-            f"not a room name: {arg!r} (a letter or digit, then letters, digits and _ . : -;"
-            " up to 64, no spaces)"
-        )
+        return Invalid(f"not a room name: {arg!r} ({ROOM_RULE})")
     return name
 
 

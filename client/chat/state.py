@@ -348,7 +348,7 @@ class ChatState:
         fx = Effects(lines=[f"* back in #{safe(name)}"])
         if self.current is None:
             self.current = name
-        cursor = protocol.resume_cursor(room.newest)
+        cursor = protocol.catch_up_cursor(room.newest)
         room.missed.update({m["id"]: m for m in recent})
         whole_room = len(recent) < protocol.JOIN_HISTORY
         if not whole_room and recent[0]["id"] > cursor:

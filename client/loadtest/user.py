@@ -21,7 +21,6 @@ import contextlib
 import json
 import random
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,7 +38,6 @@ from client.tokens import mint_token
 
 now = time.perf_counter
 wall = time.time
-CATCH_UP_MARGIN_MS = 5000  # the protocol's advice: start a little before the last seen id
 STOP_GRACE_S = 1.0  # a user stopped while others send waits for fan-out already under way
 ACTION_OF = {"ack": "send", "joined": "join", "left": "leave", "history": "history"}
 
@@ -129,7 +127,7 @@ class ChatUser(User):
         self.waiting: dict[str, AsyncResult] = {}
         self.pending: list[Any] | None = None  # the send awaiting its ack
         self.pending_cmid = ""
-        self.recent: deque[tuple[int, str]] = deque(maxlen=256)  # (ts, id) seen live
+        self.newest: str | None = None  # the newest message id seen live (the catch-up's start)
         self.opened_at = 0.0
         self.in_room = False
         self.seq = 0
@@ -288,8 +286,9 @@ class ChatUser(User):
             rec.event(self.rec, LEFT, wall())
 
     def _catch_up(self) -> int:
-        """Page forward from a little before the last message seen live."""
-        after = self._catch_up_from()
+        """Page forward from a little before the newest message seen live; with nothing
+        seen live yet, no catch-up (rather than paging the room's whole history)."""
+        after = None if self.newest is None else protocol.catch_up_cursor(self.newest)
         got = 0
         while after is not None:
             frame: dict[str, Any] = {"action": "history", "room": self.room, "after": after}
@@ -299,15 +298,6 @@ class ChatUser(User):
                 got += self._caught_up(m)
             after = page.get("nextAfter")
         return got
-
-    def _catch_up_from(self) -> str | None:
-        if not self.recent:
-            return None
-        last_ts = self.recent[-1][0]
-        for ts, mid in reversed(self.recent):
-            if ts <= last_ts - CATCH_UP_MARGIN_MS:
-                return mid
-        return self.recent[0][1]
 
     def _caught_up(self, m: dict[str, Any]) -> int:
         cmid = m.get("clientMsgId")
@@ -430,8 +420,8 @@ class ChatUser(User):
                         exception=None,
                         context={},
                     )
-                    if (ts := f.get("ts")) is not None:
-                        self.recent.append((int(ts), mid))
+                    if protocol.is_message_id(mid) and (self.newest is None or mid > self.newest):
+                        self.newest = mid
             elif kind in ("joined", "left", "history"):
                 self._answer(kind, f)
             elif kind == "error":

@@ -12,7 +12,8 @@
 
 import { FeedChart } from "./feedchart.js";
 import {
-  FEED_PREFIX, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, JOIN_HISTORY, catchUpCursor, idAt, validRoom,
+  FEED_PREFIX, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, IDLE_TIMEOUT_S, JOIN_HISTORY, ROOM_RULE,
+  catchUpCursor, validRoom,
 } from "./protocol.js";
 
 const params = new URLSearchParams(location.search);
@@ -20,10 +21,9 @@ const JOINED_HISTORY = JOIN_HISTORY; // recent messages the service sends with `
 const HISTORY_PAGE = HISTORY_DEFAULT_LIMIT;
 const CATCHUP_PAGE = HISTORY_MAX_LIMIT;
 const FEED = FEED_PREFIX;
-const KEEPALIVE_MS = 5 * 60_000; // the service closes connections idle for 10 minutes
+const KEEPALIVE_MS = (IDLE_TIMEOUT_S * 1000) / 2; // the service closes idle connections
 // ?backoff=SECONDS caps the reconnect delay (default 30).
 const BACKOFF_MAX_MS = (Number(params.get("backoff")) || 30) * 1000;
-const FIRST_ID = idAt(0); // `after` it: a room from its first message
 const LINK_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
 
 const $ = (id) => document.getElementById(id);
@@ -45,11 +45,6 @@ function clock(ts) {
 
 function newId() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-}
-
-/** Where a catch-up starts: a few seconds before the newest id seen, or the room's start. */
-function resumeCursor(newest) {
-  return newest ? catchUpCursor(newest) : FIRST_ID;
 }
 
 function tokenClaims(token) {
@@ -507,7 +502,7 @@ function joined(f) {
   // Only the service says where the room starts (a page with nextBefore null); ask again.
   room.startReached = false;
   if (rejoin) {
-    const cursor = resumeCursor(room.log.newest);
+    const cursor = catchUpCursor(room.log.newest);
     // `joined` carries the room's newest messages: a full set that does not reach back
     // to the cursor leaves a gap, closed by paging forward from the cursor.
     room.catchingUp = recent.length >= JOINED_HISTORY && recent[0].id > cursor;
@@ -784,7 +779,7 @@ function drawer(open) {
 function joinRoom(name) {
   name = name.trim().replace(/^#/, "");
   if (!validRoom(name)) {
-    notice(`not a room name: ${name} (a letter or digit, then letters, digits and _ . : -; up to 64, no spaces)`);
+    notice(`not a room name: ${name} (${ROOM_RULE})`);
     return;
   }
   if (state.rooms.has(name)) {

@@ -22,6 +22,9 @@ export const IDLE_TIMEOUT_S = 600;
 export const ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 export const ID_LENGTH = 26;
 export const ID_TIME_CHARS = 10;
+export const FIRST_ID = "00000000000000000000000000";
+export const CATCH_UP_MARGIN_MS = 5000;
+export const ROOM_RULE = "1-64 characters: letters, digits and _ . : - (starting with a letter or digit)";
 export const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
 export function validRoom(name) {
@@ -43,6 +46,15 @@ export function idAt(ms) {
   return out + ID_ALPHABET[0].repeat(ID_LENGTH - ID_TIME_CHARS);
 }
 
+export function isMessageId(value) {
+  return (
+    typeof value === "string" &&
+    value.length === ID_LENGTH &&
+    [...value].every((c) => ID_ALPHABET.includes(c)) &&
+    "01234567".includes(value[0])
+  );
+}
+
 export function idTimestampMs(id) {
   let value = 0;
   for (const c of id.slice(0, ID_TIME_CHARS)) {
@@ -51,8 +63,10 @@ export function idTimestampMs(id) {
   return value;
 }
 
-// Where a reconnecting client starts paging forward (`after`): a few seconds before
-// the last id it saw; drop duplicates by id.
-export function catchUpCursor(lastSeenId, marginMs = 5000) {
+// Where a reconnecting client starts paging a room forward (`after`): a few seconds
+// before the last id it saw there, or the room's first message when it saw none;
+// drop duplicates by id.
+export function catchUpCursor(lastSeenId, marginMs = CATCH_UP_MARGIN_MS) {
+  if (!isMessageId(lastSeenId)) return FIRST_ID;
   return idAt(idTimestampMs(lastSeenId) - marginMs);
 }

@@ -24,6 +24,7 @@ from wschat_protocol import (
     MAX_USER_ID_CHARS,
     MEMBERS_DEFAULT_LIMIT,
     MEMBERS_MAX_LIMIT,
+    ROOM_RULE,
     is_feed,
     valid_room,
 )
@@ -96,10 +97,7 @@ def validate_room(value: Any) -> str:
     if not isinstance(value, str):
         raise BadRequest("field 'room' must be a string")
     if not valid_room(value):
-        raise InvalidRoom(
-            "room names are 1-64 characters: letters, digits and _ . : - "
-            "(starting with a letter or digit)"
-        )
+        raise InvalidRoom(f"room names are {ROOM_RULE}")
     return value
 
 

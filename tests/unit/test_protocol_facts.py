@@ -97,6 +97,25 @@ def test_a_catch_up_cursor_starts_before_the_last_seen_id() -> None:
     cursor = facts.catch_up_cursor(last)
     assert facts.is_message_id(cursor) and cursor < last
     assert facts.id_timestamp_ms(cursor) == 1_795_255_195_000
+    # Nothing seen (or nothing usable): the room from its first message.
+    assert facts.catch_up_cursor(None) == facts.catch_up_cursor("junk") == facts.FIRST_ID
+    assert facts.id_at(0) == facts.FIRST_ID and facts.is_message_id(facts.FIRST_ID)
+
+
+def test_the_web_page_starts_its_catch_up_where_the_python_clients_do() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    seen = [facts.id_at(1_795_255_200_000), facts.id_at(3_000), None, "junk", "Z" * 26]
+    script = (
+        f"import({json.dumps(web.TARGET.as_uri())}).then(m => "
+        f"console.log(JSON.stringify({json.dumps(seen)}.map(i => m.catchUpCursor(i)))))"
+    )
+    out = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [facts.catch_up_cursor(i) for i in seen]
 
 
 def _literal(node: ast.expr) -> bool:

@@ -145,7 +145,7 @@ def test_more_than_a_page_missed_is_followed_page_by_page() -> None:
     assert texts(fx.lines) == []  # nothing printed until caught up, so order holds
     lines = room.answer(state, fx)
     # It starts a little before the newest seen id and follows nextAfter to the end.
-    assert room.asked[0]["after"] == protocol.resume_cursor(mid(2))
+    assert room.asked[0]["after"] == protocol.catch_up_cursor(mid(2))
     assert [f["after"] for f in room.asked[1:]] == [mid(100), mid(200)]
     assert texts(lines) == [f"m{n}" for n in range(3, 253)]
     assert lines[-1].endswith("m252")

@@ -13,9 +13,9 @@ def test_a_room_name_with_a_trailing_newline_is_refused() -> None:
     assert not protocol.valid_room("bad room!")
 
 
-def test_the_resume_cursor_is_a_few_seconds_before_the_newest_id() -> None:
+def test_the_catch_up_cursor_is_a_few_seconds_before_the_newest_id() -> None:
     newest = ids.new_id(1_700_000_010_000)
-    cursor = protocol.resume_cursor(newest)
+    cursor = protocol.catch_up_cursor(newest)
     assert is_message_id(cursor)  # the service takes it as a cursor
     assert ids.timestamp_ms(cursor) == 1_700_000_005_000
     # Every id minted from that moment on sorts after it, earlier ones before it.
@@ -23,6 +23,6 @@ def test_the_resume_cursor_is_a_few_seconds_before_the_newest_id() -> None:
 
 
 def test_with_nothing_seen_the_cursor_is_the_start_of_the_room() -> None:
-    cursor = protocol.resume_cursor(None)
+    cursor = protocol.catch_up_cursor(None)
     assert is_message_id(cursor)
     assert cursor < ids.new_id(0)
