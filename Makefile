@@ -6,12 +6,18 @@ NODE_STAMP := node_modules/.stamp-installed
 STAGE ?= dev
 ARGS ?=
 
-.PHONY: run test lint typecheck unit package chromium bench clean
+# uv installs .venv from uv.lock (the dev environment, so lint and type verdicts do not
+# move with PyPI); it is bootstrapped with pip at this version, then locked like the rest.
+UV_VERSION := 0.13.9
+UV := .venv/bin/uv
+LOWEST_VENV := build/lowest-venv
+
+.PHONY: run test lint typecheck unit package chromium bench clean lock test-lowest
 
 run: $(VENV_STAMP)
 	$(PY) -m infra --stage $(STAGE) $(ARGS)
 
-test: lint package chromium
+test: lint package chromium test-lowest
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
@@ -31,11 +37,33 @@ bench: $(VENV_STAMP)
 	$(PY) -m bench.scale --rate-connections 1000 --idle 2000
 	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
 
-$(VENV_STAMP): pyproject.toml
-	test -x .venv/bin/python || python3 -m venv .venv
-	.venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+# --locked: a pyproject.toml changed without `make lock` fails here instead of drifting.
+$(VENV_STAMP): pyproject.toml uv.lock
+	test -x $(UV) || { test -x .venv/bin/python || python3 -m venv .venv; \
+	  .venv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	$(UV) sync --quiet --locked --extra local --extra dev
 	touch $@
+
+# After changing a range in pyproject.toml: re-resolve uv.lock (newest allowed versions).
+lock: $(VENV_STAMP)
+	$(UV) lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' -o scripts/checkov-requirements.txt \
+	  scripts/checkov-requirements.in
+
+# The lowest versions pyproject.toml allows for each direct dependency (uv's
+# lowest-direct resolution; their own dependencies newest), in a venv of their own, under
+# the tiers that exercise the libraries: unit, functional and the embedded DynamoDB.
+# (The lint tools are not run here: their verdicts are the lock's.)
+test-lowest: $(VENV_STAMP)
+	$(UV) pip compile --quiet --resolution lowest-direct --python-version 3.11 \
+	  --extra local --extra dev -o build/lowest-requirements.txt pyproject.toml
+	test -x $(LOWEST_VENV)/bin/python || $(UV) venv --quiet --python python3 $(LOWEST_VENV)
+	$(UV) pip sync --quiet --python $(LOWEST_VENV)/bin/python build/lowest-requirements.txt
+	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --no-deps -e .
+	@echo "test-lowest: $$(grep -E '^(aws-lambda-powertools|pyjwt|boto3|moto|websockets|cryptography|werkzeug)==' build/lowest-requirements.txt | tr '\n' ' ')"
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  --ignore=tests/unit/test_template.py tests/unit tests/functional tests/integration/dynamo
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
