@@ -22,8 +22,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / ".serverless"
 TEMPLATE = OUT / "cloudformation-template-update-stack.json"
-LAYER_ZIP = REPO / "build" / "layer.zip"
 STAGE = "dev"  # what scripts/package.sh packages by default
+ARCHITECTURE = "arm64"  # serverless.yml's default (custom.architecture)
+LAYER_ZIP = REPO / "build" / f"layer-{ARCHITECTURE}.zip"
+# ELF e_machine of the layer's native extensions, by Lambda architecture.
+ELF_MACHINE = {"arm64": 183, "x86_64": 62}
+# The first four bytes of a .pyc written by CPython 3.12 (importlib.util.MAGIC_NUMBER).
+PYC_MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
 
 ACTIONS = ("join", "leave", "send", "history", "members", "direct", "whoami", "ping")
 ANSWERING_ROUTES = (*ACTIONS, "$default")
@@ -311,10 +316,194 @@ def test_every_function_can_write_its_own_log_group_which_expires(template: Temp
             assert f"{{{group_id}.Arn}}" in allowed(template, role, action), (logical, action)
 
 
+# Operations: throttling, access logs, alarms, dashboard, fan-out failures, backups
+
+
+def stage(t: Template, api: str) -> dict[str, Any]:
+    (found,) = [
+        r["Properties"]
+        for r in resources(t, "AWS::ApiGatewayV2::Stage").values()
+        if ref(r["Properties"]["ApiId"]) == api
+    ]
+    return found
+
+
+def test_both_apis_are_throttled_with_tighter_limits_on_connect_and_fan_out(
+    template: Template,
+) -> None:
+    ws = stage(template, "WebsocketsApi")
+    default = ws["DefaultRouteSettings"]
+    assert 0 < default["ThrottlingRateLimit"] <= default["ThrottlingBurstLimit"]
+    routes = ws["RouteSettings"]
+    assert set(routes) == {"$connect", "send", "direct"}
+    for key, limits in routes.items():
+        # Each named route is held below the stage default, and below the account's
+        # 500 new connections/s for $connect.
+        assert limits["ThrottlingRateLimit"] < default["ThrottlingRateLimit"], key
+        assert limits["ThrottlingRateLimit"] <= limits["ThrottlingBurstLimit"], key
+    assert routes["$connect"]["ThrottlingRateLimit"] < 500
+    assert set(routes) <= set(ws_routes(template))
+    http = stage(template, "HttpApi")["DefaultRouteSettings"]
+    assert 0 < http["ThrottlingRateLimit"] <= http["ThrottlingBurstLimit"]
+
+
+@pytest.mark.parametrize(
+    ("api", "fields"),
+    [
+        (
+            "WebsocketsApi",
+            {
+                "requestId": "$context.requestId",
+                "connectionId": "$context.connectionId",
+                "routeKey": "$context.routeKey",
+                "status": "$context.status",
+                "integrationLatency": "$context.integrationLatency",
+                "errorMessage": "$context.error.message",
+            },
+        ),
+        (
+            "HttpApi",
+            {
+                "requestId": "$context.requestId",
+                "routeKey": "$context.routeKey",
+                "status": "$context.status",
+                "integrationLatency": "$context.integrationLatency",
+                "errorMessage": "$context.error.message",
+            },
+        ),
+    ],
+)
+def test_access_logs_are_json_with_what_on_call_needs(
+    template: Template, api: str, fields: dict[str, str]
+) -> None:
+    settings = stage(template, api)["AccessLogSettings"]
+    line = json.loads(settings["Format"])  # one JSON object per request
+    assert fields.items() <= line.items()
+    group = props(template, ref(settings["DestinationArn"]))
+    assert group["RetentionInDays"] == 14
+    assert group["LogGroupName"].startswith("/aws/apigateway/wschat-")
+
+
+def alarms(t: Template) -> dict[str, dict[str, Any]]:
+    return {
+        v["Properties"]["AlarmName"]: v["Properties"]
+        for v in resources(t, "AWS::CloudWatch::Alarm").values()
+    }
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    """(namespace, metric name) pairs an alarm reads."""
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    return {
+        (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+
+
+def test_alarms_watch_lambda_and_our_own_metrics_and_notify(template: Template) -> None:
+    found = alarms(template)
+    read = {pair for a in found.values() for pair in alarm_metrics(a)}
+    assert {
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("wschat", "InternalErrors"),
+        ("wschat", "FailedDeliveries"),
+        ("wschat", "GoneConnections"),
+        ("wschat", "Deliveries"),
+        ("wschat", "FanOutTime"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    } <= read
+    (p99,) = [a for a in found.values() if a.get("MetricName") == "FanOutTime"]
+    assert p99["ExtendedStatistic"] == "p99"
+    for name, alarm in found.items():
+        assert name.startswith(f"wschat-{STAGE}-"), name
+        assert [ref(a) for a in alarm["AlarmActions"]] == ["AlarmTopic"], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        # Our metrics are read with the dimensions the handlers write (service only).
+        if alarm.get("Namespace") == "wschat":
+            assert alarm["Dimensions"] == [{"Name": "service", "Value": "wschat"}], name
+
+
+def test_the_lambda_errors_alarm_leaves_out_the_authorizers(template: Template) -> None:
+    # A refused token fails an authorizer's invocation by design (API Gateway's 401).
+    (errors,) = [
+        a for a in alarms(template).values() if ("AWS/Lambda", "Errors") in alarm_metrics(a)
+    ]
+    names = {
+        d["Value"]
+        for m in errors["Metrics"]
+        if "MetricStat" in m
+        for d in m["MetricStat"]["Metric"]["Dimensions"]
+    }
+    fns = {k: v["FunctionName"] for k, v in functions(template).items()}
+    assert names == set(fns.values()) - {
+        fns["AuthorizerLambdaFunction"],
+        fns["PublishAuthorizerLambdaFunction"],
+    }
+
+
+def joined(value: Any) -> str:
+    """A Fn::Join of strings and Refs, with each Ref shown as {Name}."""
+    sep, parts = value["Fn::Join"]
+    return str(sep).join(p if isinstance(p, str) else "{" + ref(p) + "}" for p in parts)
+
+
+def test_the_dashboard_shows_the_services_own_metrics(template: Template) -> None:
+    (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.loads(joined(dashboard["Properties"]["DashboardBody"]))
+    shown = {
+        (m[0], m[1])
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for m in w["properties"]["metrics"]
+        if isinstance(m[0], str)
+    }
+    for metric in (
+        "Messages",
+        "Deliveries",
+        "FailedDeliveries",
+        "GoneConnections",
+        "InternalErrors",
+        "FanOutTime",
+        "Connections",
+    ):
+        assert ("wschat", metric) in shown, metric
+    assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")} <= shown
+    assert all(
+        w["properties"].get("region", "{AWS::Region}") == "{AWS::Region}" for w in body["widgets"]
+    )
+
+
+def test_fanout_is_not_retried_keeps_its_failures_and_has_reserved_concurrency(
+    template: Template,
+) -> None:
+    fanout = functions(template)["FanoutLambdaFunction"]
+    assert fanout["ReservedConcurrentExecutions"] > 0
+    (config,) = [
+        r["Properties"]
+        for r in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if ref(r["Properties"]["FunctionName"]) == "FanoutLambdaFunction"
+    ]
+    # A retry would deliver the whole shard a second time.
+    assert config["MaximumRetryAttempts"] == 0
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert ref(destination) == "FanoutFailures"
+    queue = props(template, "FanoutFailures")
+    assert template["Resources"]["FanoutFailures"]["Type"] == "AWS::SQS::Queue"
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_the_message_history_can_be_restored_to_a_point_in_time(template: Template) -> None:
+    pitr = props(template, "MessagesTable")["PointInTimeRecoverySpecification"]
+    assert pitr == {"PointInTimeRecoveryEnabled": True}
+
+
 # Functions and packages
 
 
-def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Template) -> None:
+def test_every_function_runs_python312_on_arm64_with_the_deps_layer(template: Template) -> None:
     fns = functions(template)
     assert {k.removesuffix("LambdaFunction") for k in fns} == {
         "Authorizer",
@@ -327,12 +516,12 @@ def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Temp
     }
     for name, fn in fns.items():
         assert fn["Runtime"] == "python3.12", name
-        assert fn["Architectures"] == ["x86_64"], name
+        assert fn["Architectures"] == [ARCHITECTURE], name
         assert fn["FunctionName"].startswith(f"wschat-{STAGE}-"), name
         assert [ref(layer) for layer in fn["Layers"]] == ["DepsLambdaLayer"], name
     layer = props(template, "DepsLambdaLayer")
     assert layer["CompatibleRuntimes"] == ["python3.12"]
-    assert layer["CompatibleArchitectures"] == ["x86_64"]
+    assert layer["CompatibleArchitectures"] == [ARCHITECTURE]
 
 
 def test_function_zips_hold_the_handlers_and_nothing_else(template: Template) -> None:
@@ -387,9 +576,40 @@ def test_the_layer_provides_every_library_the_handlers_import(template: Template
     assert not RUNTIME_MODULES & top, "boto3/botocore come with the runtime"
     # Compiled for the Lambda runtime, not for the Python running the tests.
     assert binaries
-    assert all(re.search(r"(cpython-312-x86_64-linux-gnu|abi3)\.so$", n) for n in binaries), [
-        n for n in binaries if not re.search(r"(cpython-312-x86_64-linux-gnu|abi3)\.so$", n)
-    ]
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[ARCHITECTURE]
+    tag = rf"(cpython-312-{machine}-linux-gnu|abi3)\.so$"
+    assert [n for n in binaries if not re.search(tag, n)] == []
+
+
+def test_the_layers_native_code_is_for_the_functions_architecture() -> None:
+    with zipfile.ZipFile(LAYER_ZIP) as zf:
+        headers = {n: zf.read(n)[:20] for n in zf.namelist() if n.endswith(".so")}
+    assert headers
+    for name, head in headers.items():
+        assert head[:4] == b"\x7fELF", name
+        assert int.from_bytes(head[18:20], "little") == ELF_MACHINE[ARCHITECTURE], name
+
+
+def test_the_layer_ships_bytecode_compiled_by_python312() -> None:
+    # /opt is read-only on Lambda: without these, every cold start compiles the libraries.
+    with zipfile.ZipFile(LAYER_ZIP) as zf:
+        names = set(zf.namelist())
+        sources = [n for n in names if n.endswith(".py")]
+        missing, wrong = [], []
+        for source in sources:
+            folder, _, file = source.rpartition("/")
+            pyc = f"{folder}/__pycache__/{file[:-3]}.cpython-312.pyc"
+            if pyc not in names:
+                missing.append(source)
+                continue
+            head = zf.read(pyc)[:8]
+            # flags 0b01: hash-based and unchecked (PEP 552): valid whatever timestamps
+            # the unzipped sources get.
+            if head[:4] != PYC_MAGIC_312 or int.from_bytes(head[4:8], "little") != 0b01:
+                wrong.append(pyc)
+    assert len(sources) > 300
+    assert missing == []
+    assert wrong == []
 
 
 def test_no_handler_code_scans_a_table() -> None:
