@@ -320,12 +320,13 @@ def test_every_function_can_write_its_own_log_group_which_expires(template: Temp
 
 
 def stage(t: Template, api: str) -> dict[str, Any]:
-    (found,) = [
+    found: list[dict[str, Any]] = [
         r["Properties"]
         for r in resources(t, "AWS::ApiGatewayV2::Stage").values()
         if ref(r["Properties"]["ApiId"]) == api
     ]
-    return found
+    assert len(found) == 1, api
+    return found[0]
 
 
 def test_both_apis_are_throttled_with_tighter_limits_on_connect_and_fan_out(
