@@ -32,6 +32,7 @@ inputs=$({
   echo "stage=$STAGE architecture=$WSCHAT_ARCHITECTURE checkov=${CHECKOV:-1}"
   env | grep -E '^CHAT_JWKS_URL=|^CHAT_JWT_ISSUER=|^CHAT_JWT_AUDIENCE=|^WSCHAT_ALARM_EMAIL=' | sort || true
   cat serverless.yml package-lock.json "$0" .checkov.yaml scripts/checkov-requirements.txt \
+    scripts/zip_bytecode.py \
     "build/layer-$WSCHAT_ARCHITECTURE.stamp"
   find handlers -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
 } | sha256sum | cut -d' ' -f1)
@@ -91,6 +92,9 @@ if ! log=$(node_modules/.bin/osls package --stage "$STAGE" --package "$PACKAGE_D
   exit 1
 fi
 echo "osls: wrote $TEMPLATE and $(find "$PACKAGE_DIR" -maxdepth 1 -name '*.zip' | wc -l) zip(s) ($(since "$step"))"
+# The function zip's own modules, compiled by the runtime's interpreter (as the layer's).
+PY312=$(./scripts/find_python.sh 3.12)
+for zip in "$PACKAGE_DIR"/*.zip; do "$PY312" scripts/zip_bytecode.py "$zip"; done
 
 echo "cfn-lint: checking $TEMPLATE"
 # W3005 (redundant DependsOn) is emitted for the framework's own resources.

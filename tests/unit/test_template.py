@@ -531,8 +531,14 @@ def test_function_zips_hold_the_handlers_and_nothing_else(template: Template) ->
     for path in zips:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-        outside = [n for n in names if not n.startswith("handlers/") or "__pycache__" in n]
+        outside = [n for n in names if not n.startswith("handlers/")]
         assert outside == [], path.name
+        # Bytecode for every module, by python3.12 (scripts/zip_bytecode.py), and no other.
+        sources = sorted(n for n in names if n.endswith(".py"))
+        compiled = sorted(n for n in names if "__pycache__" in n)
+        assert compiled == sorted(pyc_of(n) for n in sources), path.name
+        with zipfile.ZipFile(path) as zf:
+            assert [n for n in compiled if not is_unchecked_312(zf.read(n))] == []
         for fn in functions(template).values():
             module = fn["Handler"].rsplit(".", 1)[0]
             assert f"{module}.py" in names, (path.name, fn["Handler"])
@@ -591,23 +597,25 @@ def test_the_layers_native_code_is_for_the_functions_architecture() -> None:
         assert int.from_bytes(head[18:20], "little") == ELF_MACHINE[ARCHITECTURE], name
 
 
+def pyc_of(source: str) -> str:
+    folder, _, file = source.rpartition("/")
+    return f"{folder}/__pycache__/{file[:-3]}.cpython-312.pyc"
+
+
+def is_unchecked_312(pyc: bytes) -> bool:
+    """Written by CPython 3.12, hash-based and unchecked (PEP 552 flags 0b01): valid
+    whatever timestamps the unzipped sources get."""
+    return pyc[:4] == PYC_MAGIC_312 and int.from_bytes(pyc[4:8], "little") == 0b01
+
+
 def test_the_layer_ships_bytecode_compiled_by_python312() -> None:
     # /opt is read-only on Lambda: without these, every cold start compiles the libraries.
     with zipfile.ZipFile(LAYER_ZIP) as zf:
         names = set(zf.namelist())
         sources = [n for n in names if n.endswith(".py")]
-        missing, wrong = [], []
-        for source in sources:
-            folder, _, file = source.rpartition("/")
-            pyc = f"{folder}/__pycache__/{file[:-3]}.cpython-312.pyc"
-            if pyc not in names:
-                missing.append(source)
-                continue
-            head = zf.read(pyc)[:8]
-            # flags 0b01: hash-based and unchecked (PEP 552): valid whatever timestamps
-            # the unzipped sources get.
-            if head[:4] != PYC_MAGIC_312 or int.from_bytes(head[4:8], "little") != 0b01:
-                wrong.append(pyc)
+        missing = [n for n in sources if pyc_of(n) not in names]
+        wrong = [pyc_of(n) for n in sources if pyc_of(n) in names]
+        wrong = [n for n in wrong if not is_unchecked_312(zf.read(n)[:8])]
     assert len(sources) > 300
     assert missing == []
     assert wrong == []
