@@ -10,12 +10,14 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -499,6 +501,70 @@ def test_fanout_is_not_retried_keeps_its_failures_and_has_reserved_concurrency(
 def test_the_message_history_can_be_restored_to_a_point_in_time(template: Template) -> None:
     pitr = props(template, "MessagesTable")["PointInTimeRecoverySpecification"]
     assert pitr == {"PointInTimeRecoveryEnabled": True}
+
+
+# The optional web page (S3 + CloudFront)
+
+WEB_RESOURCES = {
+    "WebBucket": "AWS::S3::Bucket",
+    "WebBucketPolicy": "AWS::S3::BucketPolicy",
+    "WebOriginAccess": "AWS::CloudFront::OriginAccessControl",
+    "WebApiUrl": "AWS::CloudFront::Function",
+    "WebDistribution": "AWS::CloudFront::Distribution",
+}
+
+
+def test_web_hosting_is_optional_and_off_by_default(template: Template) -> None:
+    assert template["Parameters"]["WebHosting"]["Default"] == "false"
+    assert template["Conditions"]["HostWeb"] == {"Fn::Equals": [{"Ref": "WebHosting"}, "true"]}
+    for logical, type_ in WEB_RESOURCES.items():
+        assert template["Resources"][logical]["Type"] == type_
+        assert template["Resources"][logical]["Condition"] == "HostWeb", logical
+
+
+def test_only_the_distribution_reads_the_private_page_bucket(template: Template) -> None:
+    bucket = props(template, "WebBucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (statement,) = props(template, "WebBucketPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Action"] == ["s3:GetObject"]
+    assert [render(r) for r in statement["Resource"]] == ["{WebBucket.Arn}/*"]
+    source = render(statement["Condition"]["StringEquals"]["AWS:SourceArn"])
+    assert (
+        source == "arn:{AWS::Partition}:cloudfront::{AWS::AccountId}:distribution/{WebDistribution}"
+    )
+    config = props(template, "WebDistribution")["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert ref(config["Origins"][0]["OriginAccessControlId"]) == "WebOriginAccess"
+
+
+def run_cloudfront_function(code: str, request: dict[str, Any]) -> dict[str, Any]:
+    script = (
+        code + "\nconsole.log(JSON.stringify(handler({request: " + json.dumps(request) + "})));"
+    )
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node runs the CloudFront function")
+def test_the_page_is_sent_to_this_stages_websocket_api(template: Template) -> None:
+    code = render(props(template, "WebApiUrl")["FunctionCode"])
+    ws = f"wss://{{WebsocketsApi}}.execute-api.{{AWS::Region}}.{{AWS::URLSuffix}}/{STAGE}"
+    page = run_cloudfront_function(
+        code, {"uri": "/", "querystring": {"view": {"value": "dashboard"}}}
+    )
+    assert page["statusCode"] == 302
+    location = page["headers"]["location"]["value"]
+    query = dict(p.split("=", 1) for p in location.removeprefix("/?").split("&"))
+    assert unquote(query["ws"]) == ws
+    assert query["view"] == "dashboard"  # the rest of the query is kept
+    # With ?ws= given, and for every other file, the request goes through untouched.
+    for request in (
+        {"uri": "/", "querystring": {"ws": {"value": "wss://elsewhere"}}},
+        {"uri": "/app.js", "querystring": {}},
+    ):
+        assert run_cloudfront_function(code, request) == request
 
 
 # Functions and packages
