@@ -29,7 +29,7 @@ started=$(now_ms)
 # Everything the template and the zips are made from.
 STAMP=$PACKAGE_DIR/.inputs.sha256
 inputs=$({
-  echo "stage=$STAGE architecture=$WSCHAT_ARCHITECTURE checkov=${CHECKOV:-1}"
+  echo "stage=$STAGE region=${AWS_REGION:-us-east-1} architecture=$WSCHAT_ARCHITECTURE checkov=${CHECKOV:-1}"
   env | grep -E '^CHAT_JWKS_URL=|^CHAT_JWT_ISSUER=|^CHAT_JWT_AUDIENCE=|^WSCHAT_ALARM_EMAIL=' | sort || true
   cat serverless.yml package-lock.json "$0" .checkov.yaml scripts/checkov-requirements.txt \
     scripts/zip_bytecode.py \
@@ -86,7 +86,7 @@ export NODE_NO_WARNINGS=1
 
 echo "osls: packaging stage '$STAGE'"
 step=$(now_ms)
-if ! log=$(node_modules/.bin/osls package --stage "$STAGE" --package "$PACKAGE_DIR" 2>&1); then
+if ! log=$(node_modules/.bin/osls package --stage "$STAGE" --region "$AWS_REGION" --package "$PACKAGE_DIR" 2>&1); then
   echo "$log"
   echo "osls: packaging FAILED" >&2
   exit 1
