@@ -11,19 +11,30 @@ ARGS ?=
 UV_VERSION := 0.13.9
 UV := .venv/bin/uv
 LOWEST_VENV := build/lowest-venv
+# The local stack runs the layer built for this machine (serverless.yml's default, arm64,
+# is what deploys; its native code would not load here on x86_64). `make package`
+# packages for serverless.yml's architecture whatever this says.
+HOST_ARCH := $(shell uname -m | sed -e 's/aarch64/arm64/' -e 's/amd64/x86_64/')
+LOCAL := WSCHAT_ARCHITECTURE=$(HOST_ARCH)
 
-.PHONY: run test lint typecheck unit package chromium bench clean lock test-lowest
+.PHONY: run test lint typecheck unit package layer chromium bench clean lock test-lowest
 
-run: $(VENV_STAMP)
-	$(PY) -m infra --stage $(STAGE) $(ARGS)
+# wschat's functions take their libraries from the layer, as on AWS: build it first.
+run: $(VENV_STAMP) layer
+	$(LOCAL) $(PY) -m infra --stage $(STAGE) $(ARGS)
 
-test: lint package chromium test-lowest
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: lint package layer chromium test-lowest
+	$(LOCAL) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+
+# build/layer-<this machine's architecture>.zip (Powertools, PyJWT, pydantic, with
+# python3.12 bytecode) for the local stack, rebuilt only when its inputs change.
+layer: $(VENV_STAMP)
+	./scripts/build_layer.sh $(HOST_ARCH)
 
 # Packages serverless.yml with osls (no AWS account needed) and lints the template.
 package: $(VENV_STAMP) $(NODE_STAMP)
@@ -32,10 +43,10 @@ package: $(VENV_STAMP) $(NODE_STAMP)
 # The quick benches, by hand only (never part of `make test`); results: docs/benchmarks.md.
 # The long ones: python -m bench.soak (10 minutes), python -m bench.peer (serverless-offline).
 bench: $(VENV_STAMP)
-	$(PY) -m bench.cold_import --samples 10
-	$(PY) -m bench.fanout --rounds 3
-	$(PY) -m bench.scale --rate-connections 1000 --idle 2000
-	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
+	$(LOCAL) $(PY) -m bench.cold_import --samples 10
+	$(LOCAL) $(PY) -m bench.fanout --rounds 3
+	$(LOCAL) $(PY) -m bench.scale --rate-connections 1000 --idle 2000
+	$(LOCAL) $(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
 
 # --locked: a pyproject.toml changed without `make lock` fails here instead of drifting.
 $(VENV_STAMP): pyproject.toml uv.lock
@@ -62,7 +73,7 @@ test-lowest: $(VENV_STAMP)
 	$(UV) pip sync --quiet --python $(LOWEST_VENV)/bin/python build/lowest-requirements.txt
 	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --no-deps -e .
 	@echo "test-lowest: $$(grep -E '^(aws-lambda-powertools|pyjwt|boto3|moto|websockets|cryptography|werkzeug)==' build/lowest-requirements.txt | tr '\n' ' ')"
-	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	$(LOCAL) $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  --ignore=tests/unit/test_template.py tests/unit tests/functional tests/integration/dynamo
 
 $(NODE_STAMP): package.json package-lock.json

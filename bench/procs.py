@@ -79,7 +79,7 @@ def harness_processes(gateway_pid: int) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {"gateway": [gateway_pid], "workers": [], "moto": []}
     for pid in descendants(gateway_pid):
         args = cmdline(pid)
-        if "infra.runtime.worker" in args:
+        if any(arg.endswith("awslambda/bootstrap/bootstrap.py") for arg in args):
             groups["workers"].append(pid)
         elif "infra.dynamo" in args:
             groups["moto"].append(pid)

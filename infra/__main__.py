@@ -1,8 +1,8 @@
 """`python -m infra` (what `make run` starts): the service of a serverless.yml, locally.
 
 Serves the WebSocket API, its Management API, the HTTP API routes and the bundled web
-client on one port; runs the functions in warm local sandboxes against an embedded
-DynamoDB. Ctrl-C stops everything.
+client on one port; runs the functions in local Lambda sandboxes (started on first use,
+as Lambda does) against an embedded DynamoDB. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from client.tokens import DEV_JWT_SECRET, SECRET_ENV, local_secret
+from infra.awslambda.logs import ConsoleLog
+from infra.awslambda.runtime import DEFAULT_IDLE_S
 from infra.config import ConfigError
 from infra.stack import LocalStack, local_stack
 from infra.tls import CertFiles
@@ -49,8 +51,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="URL",
         help="use this DynamoDB (DynamoDB Local, AWS) instead of the embedded one",
     )
-    p.add_argument("--concurrency", type=int, default=4, help="sandboxes per function")
-    p.add_argument("--quiet", action="store_true", help="do not show the functions' logs")
+    lam = p.add_argument_group("Lambda")
+    lam.add_argument("--concurrency", type=int, default=4, help="sandboxes per function")
+    lam.add_argument(
+        "--warm",
+        action="store_true",
+        help="start every sandbox up front and keep it (benchmarks); by default a "
+        "function's first invocation starts its sandbox, as on AWS",
+    )
+    lam.add_argument(
+        "--sandbox-idle",
+        type=float,
+        default=DEFAULT_IDLE_S,
+        metavar="SECONDS",
+        help=f"stop a sandbox idle this long (default {DEFAULT_IDLE_S:.0f})",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--quiet", action="store_true", help="do not show the functions' logs")
+    out.add_argument(
+        "--verbose",
+        action="store_true",
+        help="every log line as the functions write it (EMF metrics, START/REPORT, INFO)",
+    )
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
@@ -105,6 +127,7 @@ async def serve(args: argparse.Namespace, web_dir: Path | None) -> None:
     if web_dir is not None:
         options["static_dir"] = web_dir
     cert = CertFiles(args.tls_cert, args.tls_key) if args.tls_cert else None
+    console = None if args.quiet else ConsoleLog(verbose=args.verbose)
     async with local_stack(
         args.service,
         args.stage,
@@ -115,19 +138,22 @@ async def serve(args: argparse.Namespace, web_dir: Path | None) -> None:
         dynamodb_endpoint=args.dynamodb_endpoint,
         tls=args.tls,
         cert=cert,
-        log=None if args.quiet else _print_log,
+        log=console.line if console else None,
+        report=console.invocation if console else None,
         concurrency=args.concurrency,
-        # Every sandbox up front: a burst of connections should not wait for cold starts.
-        warm=args.concurrency,
+        # --warm: every sandbox up front, so a burst of connections waits for no cold start.
+        warm=args.concurrency if args.warm else False,
+        sandbox_idle_s=args.sandbox_idle,
         **options,
     ) as stack:
         print(banner(stack, web=web), flush=True)
+        summaries = asyncio.create_task(console.run()) if console else None
         await stop.wait()
+        if summaries is not None:
+            summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await summaries
         print("\nstopping...", flush=True)
-
-
-def _print_log(function: str, line: str) -> None:
-    print(f"{function:>18} | {line}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not args.verbose:
+        # One "connection open" per client says nothing the invocation lines do not.
+        logging.getLogger("infra.gateway.websocket").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(args, WEB_DIR.resolve() if WEB_DIR.is_dir() else None))
     except ConfigError as exc:

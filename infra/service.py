@@ -1,14 +1,16 @@
-"""What the local gateway knows about a service: its `serverless.yml`, parsed and resolved.
+"""What the local gateway knows about a service: its definition, parsed and resolved.
 
-Nothing here knows about the chat service; any serverless.yml with websocket / httpApi
-events can be described by these types. `infra.config` (the loader) builds them; the
-gateway (`infra.gateway`) and the Lambda runtime (`infra.runtime`) consume them.
+Nothing here knows about the chat service; any serverless.yml or SAM/CloudFormation
+template with WebSocket / HTTP routes can be described by these types. `infra.config` (the
+loader) builds them; the gateway (`infra.gateway`) and the Lambda runtime (`infra.runtime`)
+consume them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -22,6 +24,19 @@ class FunctionSpec:
     memory_mb: int
     environment: Mapping[str, str]  # provider.environment merged with the function's own
     reserved_concurrency: int | None = None
+    # As declared ("python3.9", ...); the loaders refuse non-python runtimes by function name.
+    runtime: str = "python3.12"
+    # The function's task root (/var/task): serverless -> the service dir; SAM -> its CodeUri
+    # dir. None = the service file's dir.
+    code_root: Path | None = None
+    # requirements.txt to install for this function (serverless-python-requirements: the
+    # service dir or the function's `module`; SAM: the CodeUri dir), None if none.
+    requirements: Path | None = None
+    # Local layer contents, each a dir or a .zip laid out as Lambda's /opt (python/ inside).
+    layers: tuple[Path, ...] = ()
+    # The function's `name:` (serverless) or FunctionName (SAM/CFN) if given.
+    deployed_name: str | None = None
+    architecture: str = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,10 @@ class HttpRoute:
     path: str  # "/rooms/{room}/messages"
     function: str
     authorizer: HttpAuthorizer | None = None
+    # "http" (HTTP API, payload 2.0 by default) or "rest" (serverless `http` event: REST API
+    # proxy event, payload 1.0, served under /{stage}/path).
+    api: str = "http"
+    payload_version: str = "2.0"  # "1.0" or "2.0"
 
 
 @dataclass(frozen=True)
@@ -76,10 +95,18 @@ class ServiceSpec:
     tables: tuple[Mapping[str, Any], ...] = ()
     # SSM parameters the service reads at run time, name -> local value (see infra.config).
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # What the definition declares that the harness does not reproduce, one human line each
+    # ("functions.ping.events[0] (schedule): not reproduced locally"); printed at start.
+    ignored: tuple[str, ...] = ()
+    # The service's `custom.local` mapping (harness settings such as web, secrets, banner).
+    local: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: Path | None = None  # the directory of the definition file
 
     def deployed_name(self, function: str) -> str:
-        """The Lambda function's name as the framework deploys it: service-stage-key."""
-        return f"{self.service}-{self.stage}-{function}"
+        """The Lambda function's deployed name: its own `name:` if given, else the
+        framework's service-stage-key."""
+        declared = self.functions[function].deployed_name if function in self.functions else None
+        return declared or f"{self.service}-{self.stage}-{function}"
 
 
 @dataclass(frozen=True)

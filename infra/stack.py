@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from client.tokens import SECRET_ENV, local_secret, mint_token
+from infra.awslambda.logs import LogSink, ReportSink, print_log
+from infra.awslambda.runtime import DEFAULT_CONCURRENCY, DEFAULT_IDLE_S, LambdaRuntime
 from infra.config import load_service
 from infra.dynamo import MotoServer, provision, start_moto
-from infra.runtime.pool import DEFAULT_CONCURRENCY, LambdaRuntime, LogSink, print_log
 from infra.service import ServiceSpec
 from infra.tls import CertFiles, self_signed
 
@@ -106,8 +107,10 @@ async def local_stack(
     tls: bool = False,
     cert: CertFiles | None = None,
     log: LogSink | None = print_log,
+    report: ReportSink | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     warm: bool | int = False,
+    sandbox_idle_s: float | None = DEFAULT_IDLE_S,
     environment: Mapping[str, str] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
@@ -116,8 +119,11 @@ async def local_stack(
     `moto`: a running embedded server to use (it is reset, not stopped); by default one is
     started. `dynamodb_endpoint`: use that DynamoDB instead (tables created if missing).
     `tls` (or `cert`): wss/https with a self-signed certificate the sandboxes trust.
-    `warm`: start sandboxes before returning: True for one per function, a number for
-    that many (up to each function's concurrency). `environment`: variables set in every
+    `warm`: start sandboxes before returning (True for one per function API Gateway
+    invokes, a number for that many, up to each function's concurrency) and keep them;
+    otherwise a function's first invocation starts its first sandbox (a cold start) and
+    sandboxes idle for `sandbox_idle_s` stop. `log` gets the functions' log lines,
+    `report` one `InvocationReport` per invocation. `environment`: variables set in every
     sandbox over serverless.yml's (a setting tried without editing the file). Other
     keyword arguments are
     `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
@@ -152,7 +158,9 @@ async def local_stack(
             environment=sandbox_env,
             credentials=_passthrough_credentials() if dynamodb_endpoint else None,
             default_concurrency=concurrency,
+            idle_s=None if warm else sandbox_idle_s,
             log=log,
+            report=report,
         )
         exits.push_async_callback(runtime.close)
 
@@ -180,9 +188,9 @@ async def local_stack(
         )
         # Known only now that the gateway is bound; sandboxes start after this.
         runtime.environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = stack.mgmt_url
-        # Functions that invoke others (the chat's large fan-outs) reach infra.lambda_api.
+        # Functions that invoke others (the chat's large fan-outs) reach the Invoke API.
         runtime.environment["AWS_ENDPOINT_URL_LAMBDA"] = gateway.base_url
-        # Cold starts (CPU in the sandboxes) overlap table creation (moto's first requests).
+        # Packaging (pip installs the first time) and cold starts overlap table creation.
         await asyncio.gather(
             asyncio.to_thread(
                 provision,
@@ -191,7 +199,7 @@ async def local_stack(
                 ssm_endpoint=moto.endpoint,
                 dummy_credentials=dynamodb_endpoint is None,
             ),
-            runtime.warm(sandboxes=int(warm)) if warm else asyncio.sleep(0),
+            runtime.warm(sandboxes=int(warm)) if warm else runtime.prepare(),
         )
         yield stack
 

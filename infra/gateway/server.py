@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from infra.awslambda.invoke_api import ASYNC_RETRY_DELAYS_S, InvokeApi
 from infra.gateway import http_api, static
 from infra.gateway.actions import (
     Abort,
@@ -31,7 +32,6 @@ from infra.gateway.connection import ClientConnection
 from infra.gateway.core import Faults, GatewayCore, Limits
 from infra.gateway.events import Handshake
 from infra.gateway.ids import new_id
-from infra.lambda_api import ASYNC_RETRY_DELAYS_S, LambdaApi
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class GatewayOptions:
     seed: int | None = None  # RNG seed for fault injection
     # The web client: GET / (no Upgrade) serves static_dir/index.html, GET /x serves files
     static_dir: Path | None = None
-    # The Lambda Invoke API (infra.lambda_api): delays before retrying a failed Event call
+    # The Lambda Invoke API (infra.awslambda): delays before retrying a failed Event call
     lambda_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S
 
 
@@ -89,7 +89,7 @@ class GatewayServer:
         # Event invocations run (and wait to be retried) apart from the gateway's own
         # tasks: closing the gateway drops them instead of waiting minutes for a retry.
         self._async_invocations: set[asyncio.Task[Any]] = set()
-        self.lambda_api = LambdaApi(
+        self.lambda_api = InvokeApi(
             spec, invoker, self._spawn_async_invocation, options.lambda_retry_delays_s
         )
         self._changed: asyncio.Event | None = None
@@ -272,7 +272,8 @@ class GatewayServer:
     ) -> HttpResponse:
         raw_path, _, query = target.partition("?")
         if self.lambda_api.handles(raw_path):
-            return await self.lambda_api.request(method, raw_path, query, headers, body)
+            r = await self.lambda_api.request(method, raw_path, query, headers, body)
+            return HttpResponse(r.status, r.headers, r.body)
         if "/@connections" in raw_path:
             if self.options.mgmt_latency_ms > 0:
                 await asyncio.sleep(self.options.mgmt_latency_ms / 1000)

@@ -16,6 +16,7 @@ BASE = """
 service: svc
 provider:
   name: aws
+  runtime: python3.12
   stage: ${opt:stage, 'dev'}
   region: ${opt:region, 'eu-central-1'}
 """

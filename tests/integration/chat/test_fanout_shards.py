@@ -1,6 +1,6 @@
 """A room larger than the shard size, end to end: the message function hands shards to
 the fan-out function through boto3's `lambda` client and the local Invoke API
-(infra.lambda_api), and every member gets the message once, in separate sandboxes."""
+(infra.awslambda.invoke_api), and every member gets the message once, in separate sandboxes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Lambda Invoke API beside the gateway (infra.lambda_api), driven by boto3's real
+"""The Lambda Invoke API beside the gateway (infra.awslambda.invoke_api), driven by boto3's real
 `lambda` client: what a function that invokes another one sees on AWS."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from infra.lambda_api import ASYNC_PAYLOAD_BYTES, SYNC_PAYLOAD_BYTES
+from infra.awslambda.invoke_api import ASYNC_PAYLOAD_BYTES, SYNC_PAYLOAD_BYTES
 from tests.integration.gateway.conftest import Harness, StartGateway
 
 ACCOUNT = "123456789012"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -61,3 +62,26 @@ def unmarshalable(event: dict[str, Any], context: Any) -> Any:
 def crash(event: dict[str, Any], context: Any) -> None:
     sys.stdout.flush()
     os._exit(3)
+
+
+def inspect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What the sandbox can see: its path, flags, interpreter and importable modules."""
+    importable = {}
+    for name in event.get("modules", ()):
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            importable[name] = f"ImportError: {exc}"
+        else:
+            importable[name] = str(getattr(module, "__version__", getattr(module, "VALUE", "ok")))
+    return {
+        "pid": os.getpid(),
+        "path": sys.path,
+        "isolated": sys.flags.isolated,
+        "no_site": sys.flags.no_site,
+        "version": list(sys.version_info[:2]),
+        "executable": sys.executable,
+        "execution_env": os.environ.get("AWS_EXECUTION_ENV"),
+        "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
+        "modules": importable,
+    }

@@ -10,6 +10,10 @@ Errors carry `x-amzn-ErrorType` so botocore raises the same exception classes as
 
 Not reproduced: versions and aliases (only `$LATEST`), `X-Amz-Log-Type: Tail`,
 `ClientContext`, destinations and dead-letter queues, signature checks.
+
+It knows nothing of the server it is mounted in: the server hands it a request
+(`InvokeApi.handles(path)`, then `await InvokeApi.request(...)`) and sends the `Response`
+it gets back.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from infra.gateway.actions import HttpResponse
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -46,7 +50,16 @@ _JSON = ("Content-Type", "application/json")
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]
 
 
-class LambdaApi:
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete HTTP response for the server to send."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+class InvokeApi:
     def __init__(
         self,
         spec: ServiceSpec,
@@ -67,7 +80,7 @@ class LambdaApi:
 
     async def request(
         self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes
-    ) -> HttpResponse:
+    ) -> Response:
         found = _INVOCATIONS.match(path)
         if found is None or method != "POST":
             return _error(404, "UnknownOperationException", f"no operation {method} {path}")
@@ -92,10 +105,10 @@ class LambdaApi:
             reason = f"Could not parse request body into json: {exc}"
             return _error(400, "InvalidRequestContentException", reason)
         if kind == "DryRun":
-            return HttpResponse(204)
+            return Response(204)
         if kind == "Event":
             self._spawn(self._run_async(key, event))
-            return HttpResponse(202, (("X-Amzn-RequestId", str(uuid.uuid4())),))
+            return Response(202, (("X-Amzn-RequestId", str(uuid.uuid4())),))
         return _result(await self._invoker.invoke(key, event))
 
     def _function(self, name: str, qualifier: str | None) -> str | None:
@@ -131,15 +144,15 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
-def _error(status: int, error_type: str, message: str) -> HttpResponse:
+def _error(status: int, error_type: str, message: str) -> Response:
     body = json.dumps({"Type": "User", "Message": message}).encode()
-    return HttpResponse(status, (_JSON, ("x-amzn-ErrorType", error_type)), body)
+    return Response(status, (_JSON, ("x-amzn-ErrorType", error_type)), body)
 
 
-def _result(outcome: Invocation) -> HttpResponse:
+def _result(outcome: Invocation) -> Response:
     headers: list[tuple[str, str]] = [_JSON, ("X-Amz-Executed-Version", "$LATEST")]
     if outcome.ok:
-        return HttpResponse(200, tuple(headers), json.dumps(outcome.result).encode())
+        return Response(200, tuple(headers), json.dumps(outcome.result).encode())
     if outcome.error_type == "ResourceNotFoundException":
         return _error(404, "ResourceNotFoundException", outcome.error_message or "")
     headers.append(("X-Amz-Function-Error", "Unhandled"))
@@ -147,4 +160,4 @@ def _result(outcome: Invocation) -> HttpResponse:
         "errorType": outcome.error_type or "Runtime.Unknown",
         "errorMessage": outcome.error_message or "",
     }
-    return HttpResponse(200, tuple(headers), json.dumps(error).encode())
+    return Response(200, tuple(headers), json.dumps(error).encode())

@@ -1,0 +1,12 @@
+import os
+
+import boto3
+
+dynamodb = boto3.resource("dynamodb")
+table = dynamodb.Table(os.environ["CONNECTIONS_TABLE"])
+
+
+def handler(event, context):
+    connection_id = event["requestContext"]["connectionId"]
+    table.delete_item(Key={"connectionId": connection_id})
+    return {"statusCode": 200, "body": "Disconnected."}

@@ -1,0 +1,16 @@
+import os
+
+import boto3
+
+dynamodb = boto3.resource("dynamodb")
+table = dynamodb.Table(os.environ["TABLE_NAME"])
+
+
+def handler(event, context):
+    connection_id = event["requestContext"]["connectionId"]
+    try:
+        table.delete_item(Key={"connectionId": connection_id})
+    except Exception as e:
+        print(f"Failed to disconnect: {e}")
+        return {"statusCode": 500, "body": "Failed to disconnect: " + str(e)}
+    return {"statusCode": 200, "body": "Disconnected."}
