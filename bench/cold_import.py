@@ -62,7 +62,12 @@ GROUPS = {
     "handlers": ("handlers",),
 }
 
-_TIMED = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+# Wall time and the process's CPU time: on a shared host the CPU time moves far less
+# with the load than the wall time does.
+_TIMED = (
+    "import time; w, c = time.perf_counter(), time.process_time(); import {module}; "
+    "print(time.perf_counter() - w, time.process_time() - c)"
+)
 
 
 @dataclass(frozen=True)
@@ -191,9 +196,11 @@ def run(
     )
 
 
-def timed_import(target: Target, module: str, env: dict[str, str]) -> float:
+def timed_import(target: Target, module: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of the import."""
     out = run(target, env, _TIMED.format(module=module))
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def import_breakdown(target: Target, module: str, env: dict[str, str]) -> dict[str, float]:
@@ -241,12 +248,15 @@ def measure(samples: int, targets: list[Target]) -> dict[str, dict[str, Any]]:
     envs = lambda_environments()
     keys = [(t, m) for m in envs for t in targets]
     walls: dict[tuple[str, str], list[float]] = {(t.name, m): [] for t, m in keys}
+    cpus: dict[tuple[str, str], list[float]] = {(t.name, m): [] for t, m in keys}
     splits: dict[tuple[str, str], list[dict[str, float]]] = {(t.name, m): [] for t, m in keys}
     for target, module in keys:
         timed_import(target, module, envs[module])  # warm the OS page cache once
     for _ in range(samples):
         for target, module in keys:
-            walls[target.name, module].append(timed_import(target, module, envs[module]))
+            wall, cpu = timed_import(target, module, envs[module])
+            walls[target.name, module].append(wall)
+            cpus[target.name, module].append(cpu)
             splits[target.name, module].append(import_breakdown(target, module, envs[module]))
     results: dict[str, dict[str, Any]] = defaultdict(dict)
     for target, module in keys:
@@ -257,6 +267,7 @@ def measure(samples: int, targets: list[Target]) -> dict[str, dict[str, Any]]:
         }
         results[target.name][module] = {
             "median_ms": round(statistics.median(walls[key]) * 1000, 1),
+            "cpu_median_ms": round(statistics.median(cpus[key]) * 1000, 1),
             "p90_ms": round(percentile(walls[key], 90) * 1000, 1),
             "min_ms": round(min(walls[key]) * 1000, 1),
             "share": {k: round(v, 3) for k, v in shares.items()},
@@ -268,16 +279,21 @@ def report(results: dict[str, dict[str, Any]], samples: int) -> str:
     names = list(results)
     base, layer = names[0], names[1]
     modules = list(results[base])
-    lines = [f"cold import, {samples} fresh interpreters per module and target (ms, median)"]
-    head = f"{'module':30}" + "".join(f"{n:>26}" for n in names) + f"{'layer / venv':>14}"
-    lines.append(head)
+    lines = [
+        f"cold import, {samples} fresh interpreters per module and target: "
+        "median wall ms (median CPU ms)"
+    ]
+    head = f"{'module':30}" + "".join(f"{n:>26}" for n in names)
+    lines.append(head + f"{'layer/venv wall':>17}{'CPU':>7}")
     for module in modules:
         cells = "".join(
-            f"{results[n][module]['median_ms']:>12.1f} (p90 {results[n][module]['p90_ms']:6.1f})"
+            f"{results[n][module]['median_ms']:>15.1f} ({results[n][module]['cpu_median_ms']:6.1f})"
+            + " " * 3
             for n in names
         )
-        ratio = results[layer][module]["median_ms"] / results[base][module]["median_ms"]
-        lines.append(f"{module:30}{cells}{ratio:>13.2f}x")
+        wall = results[layer][module]["median_ms"] / results[base][module]["median_ms"]
+        cpu = results[layer][module]["cpu_median_ms"] / results[base][module]["cpu_median_ms"]
+        lines.append(f"{module:30}{cells}{wall:>14.2f}x{cpu:>6.2f}x")
     groups = (*GROUPS, "other")
     for name in names:
         lines.append(f"\nshare of import time, {name}")
