@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,7 @@ async def local_stack(
     warm: bool | int = False,
     sandbox_idle_s: float | None = DEFAULT_IDLE_S,
     environment: Mapping[str, str] | None = None,
+    adapt: Callable[[ServiceSpec], ServiceSpec] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
     """Start the stack for `service` (a serverless.yml); stop all of it on exit.
@@ -124,14 +125,17 @@ async def local_stack(
     otherwise a function's first invocation starts its first sandbox (a cold start) and
     sandboxes idle for `sandbox_idle_s` stop. `log` gets the functions' log lines,
     `report` one `InvocationReport` per invocation. `environment`: variables set in every
-    sandbox over serverless.yml's (a setting tried without editing the file). Other
-    keyword arguments are
+    sandbox over serverless.yml's (a setting tried without editing the file). `adapt`:
+    applied to the loaded definition before anything starts (the artifact tests run the
+    functions from packaged zips this way). Other keyword arguments are
     `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.gateway.server import GatewayOptions, GatewayServer
 
     secret = secret or local_secret()
     service, spec = _load(service, stage, region, secret)
+    if adapt is not None:  # e.g. functions run from packaged zips instead of the checkout
+        spec = adapt(spec)
     async with contextlib.AsyncExitStack() as exits:
         if moto is None:
             moto = await start_moto(host)
