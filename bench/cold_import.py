@@ -9,10 +9,10 @@ on a shared host hits them alike):
 
 - `3.11 venv`: the development venv on Python 3.11, `__pycache__` warm, as `make run`
   and the tests import the handlers;
-- `3.12 layer`: as Lambda lays the package out: the function zip that `osls package`
-  wrote (`.serverless/`, `make package`) unpacked as /var/task, the layer
-  (`build/layer-<arch>.zip` for this machine's architecture, `scripts/build_layer.sh`)
-  unpacked as /opt, and boto3 + botocore at the python3.12 runtime's version, on
+- `3.12 layer`: as Lambda lays the package out: the zips `scripts/package.sh` writes
+  for this machine's architecture (as the artifact tier runs them), the function zip
+  unpacked as /var/task and the layer as /opt, and boto3 + botocore at the python3.12
+  runtime's version, on
   `python3.12 -I -B`: nothing else on the path, and no bytecode written (/var/task and
   /opt are read-only on Lambda: only the bytecode the zips ship is used);
 - `3.12 layer, no bytecode` (`--without-bytecode`): the same with the layer's `.pyc`
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -47,7 +48,6 @@ from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTION_ZIP = ROOT / ".serverless" / "wschat.zip"
 # boto3 and botocore as the python3.12 Lambda runtime ships them (the same pin as the
 # local Lambda runtime's sandboxes).
 RUNTIME_BOTO3 = "1.40.4"
@@ -148,21 +148,27 @@ def ensure_runtime_sdk(py312: str) -> Path:
     return SDK_DIR
 
 
-def ensure_layer(arch: str) -> Path:
-    subprocess.run([str(ROOT / "scripts" / "build_layer.sh"), arch], check=True)
-    return ROOT / "build" / f"layer-{arch}.zip"
+def ensure_package(arch: str) -> tuple[Path, Path]:
+    """(function zip, layer zip) as scripts/package.sh writes them for `arch`."""
+    directory = Path("build") / f"artifact-{arch}"
+    env = {**os.environ, "WSCHAT_ARCHITECTURE": arch, "PACKAGE_DIR": str(directory)}
+    subprocess.run(
+        [str(ROOT / "scripts" / "package.sh"), "dev"],
+        cwd=ROOT,
+        env={**env, "CHECKOV": "0"},
+        check=True,
+    )
+    return ROOT / directory / "wschat.zip", ROOT / "build" / f"layer-{arch}.zip"
 
 
 @contextmanager
 def lambda_targets(without_bytecode: bool) -> Iterator[list[Target]]:
-    if not FUNCTION_ZIP.exists():
-        raise SystemExit(f"bench.cold_import: {FUNCTION_ZIP} missing: run `make package` first")
     py312 = python312()
     sdk = ensure_runtime_sdk(py312)
-    layer = ensure_layer(host_architecture())
+    function_zip, layer = ensure_package(host_architecture())
     with tempfile.TemporaryDirectory(prefix="cold-import-") as tmp:
         task, opt = Path(tmp) / "task", Path(tmp) / "opt"
-        zipfile.ZipFile(FUNCTION_ZIP).extractall(task)
+        zipfile.ZipFile(function_zip).extractall(task)
         zipfile.ZipFile(layer).extractall(opt)
         prelude = (
             "import sys; "

@@ -84,6 +84,17 @@ AWS_ENDPOINT_URL_CLOUDFORMATION=$(cat "$MOTO_URL_FILE")
 # The SDK's note that future releases need a newer Node is not about this build.
 export NODE_NO_WARNINGS=1
 
+# osls packages in .serverless/ whatever --package says, deleting what is there first:
+# packaging elsewhere keeps the default package aside meanwhile.
+KEPT=build/.serverless-kept
+restore_default_package() {
+  if [[ -d $KEPT ]]; then rm -rf .serverless && mv "$KEPT" .serverless; fi
+}
+if [[ $PACKAGE_DIR != .serverless && -d .serverless ]]; then
+  rm -rf "$KEPT" && mv .serverless "$KEPT"
+  trap 'kill "$moto_pid" 2>/dev/null; rm -f "$MOTO_URL_FILE"; restore_default_package' EXIT
+fi
+
 echo "osls: packaging stage '$STAGE'"
 step=$(now_ms)
 if ! log=$(node_modules/.bin/osls package --stage "$STAGE" --region "$AWS_REGION" --package "$PACKAGE_DIR" 2>&1); then
@@ -91,6 +102,7 @@ if ! log=$(node_modules/.bin/osls package --stage "$STAGE" --region "$AWS_REGION
   echo "osls: packaging FAILED" >&2
   exit 1
 fi
+restore_default_package
 echo "osls: wrote $TEMPLATE and $(find "$PACKAGE_DIR" -maxdepth 1 -name '*.zip' | wc -l) zip(s) ($(since "$step"))"
 # The function zip's own modules, compiled by the runtime's interpreter (as the layer's).
 PY312=$(./scripts/find_python.sh 3.12)
