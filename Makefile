@@ -7,23 +7,35 @@ STAGE ?= dev
 ARGS ?=
 FUZZ_BUDGET_S ?= 60
 
-.PHONY: run test lint typecheck unit package layer chromium bench fuzz-long clean
+# uv installs .venv from uv.lock (the dev environment, so lint and type verdicts do not
+# move with PyPI); it is bootstrapped with pip at this version, then locked like the rest.
+UV_VERSION := 0.13.9
+UV := .venv/bin/uv
+LOWEST_VENV := build/lowest-venv
+# The local stack runs the layer built for this machine (serverless.yml's default, arm64,
+# is what deploys; its native code would not load here on x86_64). `make package`
+# packages for serverless.yml's architecture whatever this says.
+HOST_ARCH := $(shell uname -m | sed -e 's/aarch64/arm64/' -e 's/amd64/x86_64/')
+LOCAL := WSCHAT_ARCHITECTURE=$(HOST_ARCH)
+
+.PHONY: run test lint typecheck unit package layer chromium bench fuzz-long clean lock test-lowest
 
 # wschat's functions take their libraries from the layer, as on AWS: build it first.
 run: $(VENV_STAMP) layer
-	$(PY) -m infra --stage $(STAGE) $(ARGS)
+	$(LOCAL) $(PY) -m infra --stage $(STAGE) $(ARGS)
 
-test: lint package layer chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: lint package layer chromium test-lowest
+	$(LOCAL) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-# build/layer.zip (Powertools, PyJWT), rebuilt only when its inputs change.
+# build/layer-<this machine's architecture>.zip (Powertools, PyJWT, pydantic, with
+# python3.12 bytecode) for the local stack, rebuilt only when its inputs change.
 layer: $(VENV_STAMP)
-	./scripts/build_layer.sh
+	./scripts/build_layer.sh $(HOST_ARCH)
 
 # Packages serverless.yml with osls (no AWS account needed) and lints the template.
 package: $(VENV_STAMP) $(NODE_STAMP)
@@ -37,16 +49,41 @@ fuzz-long: $(VENV_STAMP)
 # The quick benches, by hand only (never part of `make test`); results: docs/benchmarks.md.
 # The long ones: python -m bench.soak (10 minutes), python -m bench.peer (serverless-offline).
 bench: $(VENV_STAMP)
-	$(PY) -m bench.cold_import --samples 10
-	$(PY) -m bench.fanout --rounds 3
-	$(PY) -m bench.scale --rate-connections 1000 --idle 2000
-	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
+	$(LOCAL) $(PY) -m bench.cold_import --samples 10
+	$(LOCAL) $(PY) -m bench.fanout --rounds 3
+	$(LOCAL) $(PY) -m bench.scale --rate-connections 1000 --idle 2000
+	$(LOCAL) $(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
 
-$(VENV_STAMP): pyproject.toml
+$(UV):
 	test -x .venv/bin/python || python3 -m venv .venv
-	.venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+	.venv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --locked: a pyproject.toml changed without `make lock` fails here instead of drifting.
+$(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --quiet --locked --extra local --extra dev
 	touch $@
+
+# After changing a range in pyproject.toml: re-resolve uv.lock (newest allowed versions).
+# Needs only uv, not a synced venv (which a stale lock refuses).
+lock: | $(UV)
+	$(UV) lock
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' -o scripts/checkov-requirements.txt \
+	  scripts/checkov-requirements.in
+
+# The lowest versions pyproject.toml allows for each direct dependency (uv's
+# lowest-direct resolution; their own dependencies newest), in a venv of their own, under
+# the tiers that exercise the libraries: unit, functional and the embedded DynamoDB.
+# (The lint tools are not run here: their verdicts are the lock's.)
+test-lowest: $(VENV_STAMP)
+	$(UV) pip compile --quiet --resolution lowest-direct --python-version 3.11 \
+	  --extra local --extra dev -o build/lowest-requirements.txt pyproject.toml
+	test -x $(LOWEST_VENV)/bin/python || $(UV) venv --quiet --python python3 $(LOWEST_VENV)
+	$(UV) pip sync --quiet --python $(LOWEST_VENV)/bin/python build/lowest-requirements.txt
+	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --no-deps -e .
+	@echo "test-lowest: $$(grep -E '^(aws-lambda-powertools|pyjwt|boto3|moto|websockets|cryptography|werkzeug)==' build/lowest-requirements.txt | tr '\n' ' ')"
+	$(LOCAL) $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  --ignore=tests/unit/test_template.py tests/unit tests/functional tests/integration/dynamo
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

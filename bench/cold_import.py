@@ -1,34 +1,57 @@
-"""Cold import time of each Lambda handler module: what a cold start pays before the
-first event, on top of the interpreter's own start.
+"""Cold import time of each Lambda handler module, as AWS pays it and as the dev venv
+pays it, side by side in one run: what a cold start costs before the first event, on
+top of the interpreter's own start.
 
-    python -m bench.cold_import [--samples 15] [--json out.json]
+    python -m bench.cold_import [--samples 15] [--without-bytecode] [--json out.json]
 
-Every sample is a fresh interpreter started as the function's sandbox is (its Python,
-`-I -S`, its package's path and its environment, as `infra.awslambda` builds them),
-timing `import handlers.<name>` with perf_counter. A second series of fresh interpreters runs
-under `-X importtime` to split the time between the big dependencies (boto3 + botocore,
-Powertools, pydantic, PyJWT + cryptography) and the rest.
+Targets, measured round-robin (module by module, target by target, so that a busy minute
+on a shared host hits them alike):
+
+- `3.11 venv`: the development venv on Python 3.11, `__pycache__` warm, as `make run`
+  and the tests import the handlers;
+- `3.12 layer`: as Lambda lays the package out: the zips `scripts/package.sh` writes
+  for this machine's architecture (as the artifact tier runs them), the function zip
+  unpacked as /var/task and the layer as /opt, and boto3 + botocore at the python3.12
+  runtime's version, on
+  `python3.12 -I -B`: nothing else on the path, and no bytecode written (/var/task and
+  /opt are read-only on Lambda: only the bytecode the zips ship is used);
+- `3.12 layer, no bytecode` (`--without-bytecode`): the same with the layer's `.pyc`
+  files removed, as the layer was before it shipped them.
+
+Every sample is a fresh interpreter with the environment Lambda gives the function
+(serverless.yml's variables), timing `import handlers.<name>` with perf_counter. A
+second series under `-X importtime` splits the time between the big dependencies
+(boto3 + botocore, Powertools, pydantic, PyJWT + cryptography) and the rest.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.machine import describe
 from client.tokens import SECRET_ENV, local_secret
-from infra.awslambda.runtime import LambdaRuntime
 from infra.config import load_service
 
 ROOT = Path(__file__).resolve().parents[1]
+# boto3 and botocore as the python3.12 Lambda runtime ships them (the same pin as the
+# local Lambda runtime's sandboxes).
+RUNTIME_BOTO3 = "1.40.4"
+SDK_DIR = ROOT / "build" / f"bench-runtime-sdk-{RUNTIME_BOTO3}-py312"
 
 # Top-level packages counted under each dependency.
 GROUPS = {
@@ -39,68 +62,161 @@ GROUPS = {
     "handlers": ("handlers",),
 }
 
-_TIMED = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+# Wall time and the process's CPU time: on a shared host the CPU time moves far less
+# with the load than the wall time does.
+_TIMED = (
+    "import time; w, c = time.perf_counter(), time.process_time(); import {module}; "
+    "print(time.perf_counter() - w, time.process_time() - c)"
+)
 
 
 @dataclass(frozen=True)
-class Sandbox:
-    """How a function's sandbox starts: interpreter, path prelude, environment, cwd."""
-
-    python: str
-    prelude: str  # puts the package's entries around the standard library
-    env: dict[str, str]
+class Target:
+    name: str
+    argv: tuple[str, ...]  # the interpreter and its flags, before `-c code`
+    prelude: str  # code run before the timed import (sets sys.path)
     cwd: Path
-
-    def command(self, *options: str, code: str) -> list[str]:
-        return [self.python, "-I", "-S", *options, "-c", self.prelude + code]
+    extra_env: dict[str, str]
 
 
-def handler_sandboxes() -> dict[str, Sandbox]:
-    """module name -> how its Lambda sandbox starts."""
+def host_architecture() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[machine]
+
+
+def python312() -> str:
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "find_python.sh"), "3.12"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"bench.cold_import: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def lambda_environments() -> dict[str, dict[str, str]]:
+    """module name -> the environment Lambda gives its function (no PYTHON* variables)."""
     spec = load_service(
         ROOT / "serverless.yml", "dev", parameter_values={SECRET_ENV: local_secret()}
     )
-    runtime = LambdaRuntime(spec, root=ROOT, log=None)
-    asyncio.run(runtime.prepare())
-    found = {}
+    envs = {}
     for fn in spec.functions.values():
         module = fn.handler.rpartition(".")[0].replace("/", ".")
-        interp, package = runtime.interpreter(fn.name), runtime.package(fn.name)
-        assert interp is not None and package is not None
-        front, back = [str(p) for p in package.front], [str(p) for p in package.back]
-        prelude = f"import sys; sys.path[:0] = {front!r}; sys.path += {back!r}; "
-        env = runtime.sandbox_environment(fn)
-        found[module] = Sandbox(interp.executable, prelude, env, package.task_root)
-    return dict(sorted(found.items()))
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            **fn.environment,
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_LAMBDA_FUNCTION_NAME": f"wschat-dev-{fn.name}",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+            "_HANDLER": fn.handler,
+        }
+        envs[module] = env
+    return dict(sorted(envs.items()))
 
 
-def timed_import(module: str, box: Sandbox) -> float:
-    out = subprocess.run(
-        box.command(code=_TIMED.format(module=module)),
-        env=box.env,
-        cwd=box.cwd,
+def ensure_runtime_sdk(py312: str) -> Path:
+    """boto3 + botocore at the runtime's version, compiled by python3.12 (the runtime's
+    copy under /var/runtime has its bytecode)."""
+    if (SDK_DIR / ".complete").exists():
+        return SDK_DIR
+    shutil.rmtree(SDK_DIR, ignore_errors=True)
+    subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "uv"),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            py312,
+            "--target",
+            str(SDK_DIR),
+            "--compile-bytecode",
+            f"boto3=={RUNTIME_BOTO3}",
+            f"botocore=={RUNTIME_BOTO3}",
+        ],
+        check=True,
+    )
+    (SDK_DIR / ".complete").touch()
+    return SDK_DIR
+
+
+def ensure_package(arch: str) -> tuple[Path, Path]:
+    """(function zip, layer zip) as scripts/package.sh writes them for `arch`."""
+    directory = Path("build") / f"artifact-{arch}"
+    env = {**os.environ, "WSCHAT_ARCHITECTURE": arch, "PACKAGE_DIR": str(directory)}
+    subprocess.run(
+        [str(ROOT / "scripts" / "package.sh"), "dev"],
+        cwd=ROOT,
+        env={**env, "CHECKOV": "0"},
+        check=True,
+    )
+    return ROOT / directory / "wschat.zip", ROOT / "build" / f"layer-{arch}.zip"
+
+
+@contextmanager
+def lambda_targets(without_bytecode: bool) -> Iterator[list[Target]]:
+    py312 = python312()
+    sdk = ensure_runtime_sdk(py312)
+    function_zip, layer = ensure_package(host_architecture())
+    with tempfile.TemporaryDirectory(prefix="cold-import-") as tmp:
+        task, opt = Path(tmp) / "task", Path(tmp) / "opt"
+        zipfile.ZipFile(function_zip).extractall(task)
+        zipfile.ZipFile(layer).extractall(opt)
+        prelude = (
+            "import sys; "
+            f"sys.path[:0] = [{str(task)!r}, {str(opt / 'python')!r}]; "
+            f"sys.path.append({str(sdk)!r}); "
+        )
+        targets = [
+            Target("3.11 venv", (sys.executable,), "", ROOT, {"PYTHONPATH": str(ROOT)}),
+            Target("3.12 layer", (py312, "-I", "-B"), prelude, task, {}),
+        ]
+        if without_bytecode:
+            bare = Path(tmp) / "opt-no-bytecode"
+            shutil.copytree(opt, bare, ignore=shutil.ignore_patterns("__pycache__"))
+            bare_prelude = prelude.replace(str(opt / "python"), str(bare / "python"))
+            targets.append(
+                Target("3.12 layer, no bytecode", (py312, "-I", "-B"), bare_prelude, task, {})
+            )
+        yield targets
+
+
+def run(
+    target: Target, env: dict[str, str], code: str, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*target.argv, *flags, "-c", target.prelude + code],
+        env={**env, **target.extra_env},
+        cwd=target.cwd,
         capture_output=True,
         text=True,
         check=True,
     )
-    return float(out.stdout.strip().splitlines()[-1])
 
 
-def import_breakdown(module: str, box: Sandbox) -> dict[str, float]:
+def timed_import(target: Target, module: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of the import."""
+    out = run(target, env, _TIMED.format(module=module))
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
+
+
+def import_breakdown(target: Target, module: str, env: dict[str, str]) -> dict[str, float]:
     """Self time (seconds) per group under -X importtime, plus "total".
 
     A module outside the named groups (the standard library, small helpers) counts for
-    the group of whoever imported it first: `asyncio` pulled in by the X-Ray SDK under
-    Powertools' Tracer is Powertools' cost.
+    the group of whoever imported it first: `asyncio` pulled in by a dependency is that
+    dependency's cost.
     """
-    out = subprocess.run(
-        box.command("-X", "importtime", code=f"import {module}"),
-        env=box.env,
-        cwd=box.cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = run(target, env, f"import {module}", "-X", "importtime")
     # importtime prints children before their parent, indented two spaces deeper.
     pending: list[tuple[int, str, float, list[Any]]] = []
     for line in out.stderr.splitlines():
@@ -134,50 +250,79 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-def measure(samples: int) -> dict[str, Any]:
-    envs = handler_sandboxes()
-    walls: dict[str, list[float]] = {m: [] for m in envs}
-    splits: dict[str, list[dict[str, float]]] = {m: [] for m in envs}
-    for module, env in envs.items():
-        timed_import(module, env)  # warm the OS page cache and .pyc files once
-    # Round-robin over the modules, so a busy minute on a shared machine hits them alike.
+def measure(samples: int, targets: list[Target]) -> dict[str, dict[str, Any]]:
+    envs = lambda_environments()
+    keys = [(t, m) for m in envs for t in targets]
+    walls: dict[tuple[str, str], list[float]] = {(t.name, m): [] for t, m in keys}
+    cpus: dict[tuple[str, str], list[float]] = {(t.name, m): [] for t, m in keys}
+    splits: dict[tuple[str, str], list[dict[str, float]]] = {(t.name, m): [] for t, m in keys}
+    for target, module in keys:
+        timed_import(target, module, envs[module])  # warm the OS page cache once
     for _ in range(samples):
-        for module, env in envs.items():
-            walls[module].append(timed_import(module, env))
-            splits[module].append(import_breakdown(module, env))
-    results: dict[str, Any] = {}
-    for module in envs:
+        for target, module in keys:
+            wall, cpu = timed_import(target, module, envs[module])
+            walls[target.name, module].append(wall)
+            cpus[target.name, module].append(cpu)
+            splits[target.name, module].append(import_breakdown(target, module, envs[module]))
+    results: dict[str, dict[str, Any]] = defaultdict(dict)
+    for target, module in keys:
+        key = (target.name, module)
         shares = {
-            group: statistics.median(s.get(group, 0.0) / s["total"] for s in splits[module])
+            group: statistics.median(s.get(group, 0.0) / s["total"] for s in splits[key])
             for group in (*GROUPS, "other")
         }
-        results[module] = {
-            "median_ms": round(statistics.median(walls[module]) * 1000, 1),
-            "p90_ms": round(percentile(walls[module], 90) * 1000, 1),
-            "min_ms": round(min(walls[module]) * 1000, 1),
+        results[target.name][module] = {
+            "median_ms": round(statistics.median(walls[key]) * 1000, 1),
+            "cpu_median_ms": round(statistics.median(cpus[key]) * 1000, 1),
+            "p90_ms": round(percentile(walls[key], 90) * 1000, 1),
+            "min_ms": round(min(walls[key]) * 1000, 1),
             "share": {k: round(v, 3) for k, v in shares.items()},
         }
-    return results
+    return dict(results)
 
 
-def report(results: dict[str, Any], samples: int) -> str:
+def report(results: dict[str, dict[str, Any]], samples: int) -> str:
+    names = list(results)
+    base, layer = names[0], names[1]
+    modules = list(results[base])
+    lines = [
+        f"cold import, {samples} fresh interpreters per module and target: "
+        "median wall ms (median CPU ms)"
+    ]
+    head = f"{'module':30}" + "".join(f"{n:>26}" for n in names)
+    lines.append(head + f"{'layer/venv wall':>17}{'CPU':>7}")
+    for module in modules:
+        cells = "".join(
+            f"{results[n][module]['median_ms']:>15.1f} ({results[n][module]['cpu_median_ms']:6.1f})"
+            + " " * 3
+            for n in names
+        )
+        wall = results[layer][module]["median_ms"] / results[base][module]["median_ms"]
+        cpu = results[layer][module]["cpu_median_ms"] / results[base][module]["cpu_median_ms"]
+        lines.append(f"{module:30}{cells}{wall:>14.2f}x{cpu:>6.2f}x")
     groups = (*GROUPS, "other")
-    head = f"{'module':32} {'median':>8} {'p90':>8}  " + " ".join(f"{g:>10}" for g in groups)
-    lines = [f"cold import, {samples} fresh interpreters per module (ms; share of import time)"]
-    lines += [head]
-    for module, r in results.items():
-        shares = " ".join(f"{r['share'][g] * 100:9.0f}%" for g in groups)
-        lines.append(f"{module:32} {r['median_ms']:8.1f} {r['p90_ms']:8.1f}  {shares}")
+    for name in names:
+        lines.append(f"\nshare of import time, {name}")
+        lines.append(f"{'module':30}" + " ".join(f"{g:>10}" for g in groups))
+        for module in modules:
+            share = results[name][module]["share"]
+            lines.append(f"{module:30}" + " ".join(f"{share[g] * 100:9.0f}%" for g in groups))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cold_import", description=__doc__)
     p.add_argument("--samples", type=int, default=15, help="fresh interpreters per module")
+    p.add_argument(
+        "--without-bytecode",
+        action="store_true",
+        help="also measure the layer with its .pyc files removed",
+    )
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
-    results = measure(args.samples)
-    print(describe())
+    with lambda_targets(args.without_bytecode) as targets:
+        print(describe())
+        results = measure(args.samples, targets)
     print(report(results, args.samples))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

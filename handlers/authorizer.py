@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -19,9 +19,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .chat.auth import TokenVerifier, secret_source
 from .chat.errors import AuthError, Forbidden
 from .chat.settings import Settings
+from .failures import Unauthorized, counts_internal_errors
+from .tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 settings = Settings.from_env()
 verifier = TokenVerifier(settings, secret_source(settings))
 
@@ -40,7 +41,8 @@ def policy(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@counts_internal_errors(logger)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
     logger.append_keys(connection_id=event.get("requestContext", {}).get("connectionId"))
@@ -52,6 +54,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return policy("denied", "Deny", request.method_arn, {})
     except AuthError as exc:
         logger.info("token refused", extra={"reason": str(exc)})
-        raise Exception("Unauthorized") from None  # API Gateway's word for 401
+        raise Unauthorized from None  # API Gateway's word for 401
     user = identity.user
     return policy(user.id, "Allow", request.method_arn, {"userId": user.id, "userName": user.name})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
@@ -13,15 +13,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, record
 from .events import DisconnectEvent
+from .failures import counts_internal_errors
+from .tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@counts_internal_errors(logger)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ctx = parse(event=event, model=DisconnectEvent).request_context
     logger.append_keys(connection_id=ctx.connection_id)

@@ -2,29 +2,31 @@
 
 Invoked asynchronously by the message and publish functions (`chat.shards`), never by
 API Gateway. Gone connections are removed here, as the invoking function does for its
-own shard. Raising would make Lambda run the whole shard again (twice), delivering
-duplicates, so only an event that cannot be read raises.
+own shard. An invocation that fails is not retried (serverless.yml: a retry would deliver
+the whole shard again): Lambda sends the event to the function's failure queue.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, record
 from .events import FanOutEvent
+from .failures import counts_internal_errors
+from .tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@counts_internal_errors(logger)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ev = parse(event=event, model=FanOutEvent)
     logger.append_keys(room=ev.room)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
@@ -16,15 +16,16 @@ from .chat.commands import Command, decode_frame, parse_command
 from .chat.errors import ChatError, ConnectionGone
 from .chat.model import error_frame
 from .events import MessageEvent
+from .failures import count_internal_error
+from .tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ev = parse(event=event, model=MessageEvent)
     ctx = ev.request_context
@@ -53,8 +54,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count_refusal(metrics, "RefusedFrames", exc.code)
         return route_response(error_reply(exc, action))
     except Exception:
-        # The client gets a frame it can act on instead of API Gateway's bare error.
-        logger.exception("action failed")
+        # The client gets a frame it can act on instead of API Gateway's bare error, so
+        # the invocation succeeds; InternalErrors counts it (handlers/failures.py).
+        count_internal_error(logger, "action failed")
         return route_response(error_frame("internal", "internal error", action))
     # Every handled frame is counted, so an invocation that delivered nothing (history,
     # ping) still has a metric and Powertools does not warn of an empty set in the log.

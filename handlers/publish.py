@@ -12,7 +12,7 @@ import base64
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,10 +24,11 @@ from .chat.commands import decode_frame, validate_body, validate_room
 from .chat.errors import BadRequest, ChatError, RateLimited, TooLarge
 from .chat.model import User
 from .events import PublishEvent
+from .failures import counts_internal_errors
+from .tracing import traced
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES  # API Gateway would not deliver a larger message
 
@@ -44,7 +45,8 @@ def respond(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@counts_internal_errors(logger)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ev = parse(event=event, model=PublishEvent)
     auth = ev.requestContext.authorizer

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .chat.auth import TokenVerifier, bearer, secret_source
 from .chat.errors import AuthError, Forbidden
 from .chat.settings import Settings
+from .failures import Unauthorized, counts_internal_errors
+from .tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 settings = Settings.from_env()
 verifier = TokenVerifier(settings, secret_source(settings))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@counts_internal_errors(logger)
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
@@ -35,7 +37,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"isAuthorized": False}
     except AuthError as exc:
         logger.info("token refused", extra={"reason": str(exc)})
-        raise Exception("Unauthorized") from None  # API Gateway's word for 401
+        raise Unauthorized from None  # API Gateway's word for 401
     if settings.publish_scope not in identity.scopes:
         logger.info("token lacks the publish scope", extra={"sub": identity.user.id})
         return {"isAuthorized": False}

@@ -339,6 +339,7 @@ class _ServerlessReader:
         cfn = self._cloudformation_sections()
         self.intrinsics = Intrinsics(
             Pseudo(region=r.region, stack_name=stack_name),
+            parameters=self._stack_parameters(cfn["Parameters"], provider),
             mappings=cfn["Mappings"],
             conditions=cfn["Conditions"],
             resources=self.resources,
@@ -690,6 +691,21 @@ class _ServerlessReader:
                 )
         return tuple(out)
 
+    def _stack_parameters(
+        self, declared: Mapping[str, Any], provider: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """resources.Parameters' values: provider.stackParameters', else their Default."""
+        values = {
+            str(name): spec.get("Default")
+            for name, spec in declared.items()
+            if isinstance(spec, Mapping)
+        }
+        given = self.r.resolve(provider.get("stackParameters") or [], "provider.stackParameters")
+        for entry in given if isinstance(given, list) else []:
+            if isinstance(entry, Mapping) and str(entry.get("ParameterKey")) in values:
+                values[str(entry["ParameterKey"])] = entry.get("ParameterValue")
+        return values
+
     # -- resources ---------------------------------------------------------------------
     def _cloudformation_sections(self) -> dict[str, dict[str, Any]]:
         resources = self.doc.get("resources") or {}
@@ -698,6 +714,7 @@ class _ServerlessReader:
             "Resources": {},
             "Conditions": {},
             "Mappings": {},
+            "Parameters": {},
         }
         for block in blocks:
             block = _mapping(block, "resources")

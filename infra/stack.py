@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ async def local_stack(
     warm: bool | int = False,
     sandbox_idle_s: float | None = DEFAULT_IDLE_S,
     environment: Mapping[str, str] | None = None,
+    adapt: Callable[[ServiceSpec], ServiceSpec] | None = None,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
     """Start the stack for `service` (a serverless.yml or SAM/CloudFormation template);
@@ -135,8 +136,9 @@ async def local_stack(
     sandbox (a cold start) and sandboxes idle for `sandbox_idle_s` stop. `log` gets the
     functions' log lines, `report` one `InvocationReport` per invocation. `environment`:
     variables set in every sandbox over the definition's (a setting tried without
-    editing the file). Other keyword arguments are `GatewayOptions` fields
-    (idle_timeout_s, gone_rate, static_dir, ...).
+    editing the file). `adapt`: applied to the loaded definition before anything starts
+    (the artifact tests run the functions from packaged zips this way). Other keyword
+    arguments are `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.apigateway.ids import api_id_for, execute_api_host
     from infra.apigateway.server import GatewayOptions, GatewayServer
@@ -144,6 +146,8 @@ async def local_stack(
 
     loaded = await asyncio.to_thread(load, service, stage, region, given=secrets)
     service, settings, spec = loaded.path, loaded.settings, loaded.spec
+    if adapt is not None:  # e.g. functions run from packaged zips instead of the checkout
+        spec = adapt(spec)
     secret_values, generated = dict(loaded.secrets), loaded.generated
     # The API's AWS host name too: sandboxes resolve it to the gateway (infra.awslambda).
     api_host = execute_api_host(api_id_for(spec.service, spec.stage), spec.region)

@@ -1,80 +1,75 @@
 #!/usr/bin/env bash
-# Builds build/layer.zip: the Lambda layer with the handlers' third-party libraries
-# (pyproject.toml's [project].dependencies minus boto3, which the Lambda runtime ships),
-# as wheels for python3.12 on x86_64, pinned to the versions installed in .venv so the
-# layer holds what the tests ran against. Skips the build when nothing it depends on
-# changed (build/layer.stamp records the inputs).
+# Builds build/layer-<arch>.zip: the Lambda layer with the handlers' third-party libraries
+# (pyproject.toml's [project].dependencies, at the versions uv.lock pins, minus boto3 and
+# its helpers, which the Lambda runtime ships), as wheels for python3.12 on <arch>, with
+# their bytecode compiled by python3.12 itself: /opt is read-only on Lambda, so a layer
+# without bytecode makes every cold start compile Powertools, pydantic and PyJWT again.
+#   ./scripts/build_layer.sh [arm64|x86_64]    (default: $WSCHAT_ARCHITECTURE, else arm64)
+# Skips the build when nothing it depends on changed (build/layer-<arch>.stamp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PY=.venv/bin/python
-OUT=build/layer.zip
-STAMP=build/layer.stamp
-WORK=build/layer
-TARGET_ARGS=(--platform manylinux2014_x86_64 --implementation cp --python-version 3.12
-  --abi cp312 --only-binary=:all:)
+ARCH=${1:-${WSCHAT_ARCHITECTURE:-arm64}}
+case $ARCH in
+  arm64) PLATFORM=aarch64-manylinux2014 ;;
+  x86_64) PLATFORM=x86_64-manylinux2014 ;;
+  *) echo "layer: unknown architecture '$ARCH' (arm64 or x86_64)" >&2; exit 2 ;;
+esac
+UV=.venv/bin/uv
+OUT=build/layer-$ARCH.zip
+STAMP=build/layer-$ARCH.stamp
+WORK=build/layer-$ARCH
+REQS=build/layer-requirements.txt
 # In the python3.12 runtime already; a second copy would only grow the layer and shadow it.
-RUNTIME_PROVIDED=(boto3 botocore s3transfer jmespath urllib3 dateutil six)
+RUNTIME_PROVIDED='^(boto3|botocore|s3transfer|jmespath|urllib3|python-dateutil|six)=='
+
+# The Lambda runtime's interpreter compiles the bytecode: a .pyc carries its Python
+# version's magic number, and 3.12 ignores (and cannot write) one made by another.
+if ! PY312=$(./scripts/find_python.sh 3.12); then
+  echo "layer: python3.12 is needed: it compiles the layer's bytecode for the python3.12" \
+    "Lambda runtime (pyenv install 3.12, or your distribution's python3.12)" >&2
+  exit 1
+fi
 
 mkdir -p build
+# The pinned set, straight from the lock: the versions every test ran against.
+"$UV" export --quiet --frozen --no-dev --no-emit-project --no-hashes --no-header \
+  --no-annotate --format requirements-txt | grep -Ev "$RUNTIME_PROVIDED" >"$REQS"
 
-# The requirements, straight from pyproject.toml, so the ranges are declared once.
-"$PY" - >build/layer-requirements.txt <<'EOF'
-import re
-import tomllib
-
-with open("pyproject.toml", "rb") as f:
-    deps = tomllib.load(f)["project"]["dependencies"]
-for dep in deps:
-    name = re.split(r"[\[<>=!~ ;]", dep, maxsplit=1)[0].lower()
-    if name not in {"boto3", "botocore"}:
-        print(dep)
-EOF
-# Constraints: the exact versions in .venv (transitive ones included).
-.venv/bin/pip freeze --exclude-editable --disable-pip-version-check >build/layer-constraints.txt
-
-# The layer depends on the requirements, this script, and the pinned versions of the
-# distributions it holds (build/layer-dists.txt, from the last build): installing an
-# unrelated tool into .venv does not force a rebuild, upgrading pydantic does.
-normalize() { tr 'A-Z' 'a-z' | sed -E 's/[-_.]+/-/g'; }
-pinned_layer_dists() {
-  [[ -f build/layer-dists.txt ]] || return 0
-  while IFS= read -r line; do
-    name=$(printf '%s' "${line%%==*}" | normalize)
-    if grep -qxF "$name" build/layer-dists.txt; then printf '%s\n' "$line"; fi
-  done <build/layer-constraints.txt
-}
-inputs_hash=$({ cat build/layer-requirements.txt "$0"; pinned_layer_dists; } | sha256sum | cut -d' ' -f1)
+inputs_hash=$({ echo "$ARCH"; "$PY312" -VV; cat "$REQS" "$0"; } | sha256sum | cut -d' ' -f1)
 if [[ -f $OUT && -f $STAMP && "$(cat "$STAMP")" == "$inputs_hash" ]]; then
   echo "layer: up to date, not rebuilt ($OUT, $(du -h "$OUT" | cut -f1))"
   exit 0
 fi
 
-echo "layer: building $OUT for python3.12/x86_64 from:"
-sed 's/^/layer:   /' build/layer-requirements.txt
+echo "layer: building $OUT for python3.12/$ARCH from uv.lock:"
+sed 's/^/layer:   /' "$REQS"
 rm -rf "$WORK" "$OUT" "$STAMP"
-if ! .venv/bin/pip install --quiet --disable-pip-version-check --no-compile \
-  "${TARGET_ARGS[@]}" --target "$WORK/python" \
-  -r build/layer-requirements.txt -c build/layer-constraints.txt >build/layer-pip.log 2>&1; then
+# --no-deps: the list is the whole closure already (less what the runtime provides).
+if ! "$UV" pip install --quiet --no-deps --only-binary :all: --python-version 3.12 \
+  --python-platform "$PLATFORM" --target "$WORK/python" -r "$REQS" >build/layer-pip.log 2>&1; then
   cat build/layer-pip.log >&2
-  echo "layer: pip install FAILED (log above, also in build/layer-pip.log)" >&2
+  echo "layer: install FAILED (log above, also in build/layer-pip.log)" >&2
   exit 1
 fi
-find "$WORK/python" -maxdepth 1 -name '*.dist-info' -printf '%f\n' \
-  | sed -E 's/-[^-]+\.dist-info$//' | normalize | sort >build/layer-dists.txt
-for pkg in "${RUNTIME_PROVIDED[@]}"; do
-  rm -rf "$WORK/python/$pkg" "$WORK/python/$pkg.py" "$WORK/python/$pkg"-*.dist-info \
-    "$WORK/python/python_$pkg"-*.dist-info
-done
 # Console scripts are of no use in a layer, and their shebang names this machine's
 # Python (which would make the zip differ from one checkout to the next).
 rm -rf "$WORK/python/bin"
 sed -i '/^\.\.\/\.\.\/bin\//d' "$WORK"/python/*.dist-info/RECORD
 find "$WORK" -name __pycache__ -type d -prune -exec rm -rf {} +
 
+# unchecked-hash: the .pyc is used without looking at the source's timestamp, which a
+# zip does not keep reliably (PEP 552); -d names /opt/python in tracebacks.
+if ! "$PY312" -m compileall -q -j 0 --invalidation-mode unchecked-hash -d /opt/python \
+  "$WORK/python" >build/layer-compile.log 2>&1; then
+  cat build/layer-compile.log >&2
+  echo "layer: python3.12 could not compile every module (log above)" >&2
+  exit 1
+fi
+
 # A reproducible zip (sorted entries, fixed timestamps): an unchanged layer keeps its
 # hash, so a redeploy publishes no new layer version.
-"$PY" - "$WORK" "$OUT" <<'EOF'
+"$PY312" - "$WORK" "$OUT" <<'EOF'
 import os
 import sys
 import zipfile
@@ -93,7 +88,5 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         with open(path, "rb") as f:
             zf.writestr(info, f.read())
 EOF
-# Recompute now that build/layer-dists.txt names what the layer holds.
-inputs_hash=$({ cat build/layer-requirements.txt "$0"; pinned_layer_dists; } | sha256sum | cut -d' ' -f1)
 echo "$inputs_hash" >"$STAMP"
 echo "layer: built $OUT ($(du -h "$OUT" | cut -f1) zipped, $(du -sh "$WORK" | cut -f1) unzipped)"

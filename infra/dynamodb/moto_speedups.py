@@ -26,13 +26,21 @@
 
 5. Introspection. For every call, moto lists the handler class's methods with
    `inspect.getmembers` to check the action exists; the list is the same each time.
+
+Each speed-up is checked at start against the moto code it replaces (`verify`): a moto
+release whose code there moved is refused with an error naming it, never patched blindly.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib
+import inspect
+import sys
 import types
 from collections.abc import Iterable
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,7 +48,11 @@ if TYPE_CHECKING:
 
 
 def install() -> None:
-    """Patch moto's DynamoDB in this process (the `python -m infra.dynamodb` server)."""
+    """Patch moto's DynamoDB in this process (the `python -m infra.dynamodb` server).
+
+    Raises MotoChanged, before patching anything, when moto's code under a speed-up is
+    not the code the speed-up was checked against."""
+    verify()
     _partition_queries()
     _item_rollback()
     _plain_attribute_values()
@@ -101,6 +113,7 @@ def _cached_method_names() -> None:
         return known[clazz]
 
     method_names._cached = True  # type: ignore[attr-defined]
+    method_names.__wrapped_moto__ = listing  # type: ignore[attr-defined]
     responses.method_names_from_class = method_names
 
 
@@ -135,6 +148,7 @@ def _plain_attribute_values() -> None:
         structure(self, serialized, value, shape, key)
 
     serialize_structure._plain_values = True  # type: ignore[attr-defined]
+    serialize_structure.__wrapped_moto__ = structure  # type: ignore[attr-defined]
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
@@ -163,6 +177,8 @@ def _partition_queries() -> None:
         return list(self.items.get(partition, {}).values())
 
     partition_query._partition_only = True  # type: ignore[attr-defined]
+    partition_query.__wrapped_moto__ = query  # type: ignore[attr-defined]
+    items_for_query.__wrapped_moto__ = all_items  # type: ignore[attr-defined]
     Table.query = partition_query  # type: ignore[method-assign]
     Table.all_items = items_for_query  # type: ignore[method-assign]
 
@@ -216,6 +232,7 @@ def _item_rollback() -> None:
             raise
 
     transact_write_items._item_rollback = True  # type: ignore[attr-defined]
+    transact_write_items.__wrapped_moto__ = original  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
@@ -230,3 +247,108 @@ def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
         table.items.get(hash_key, {}).pop(range_key, None)
     else:
         table.items.setdefault(hash_key, {})[range_key] = item
+
+
+# -- The moto code each speed-up replaces or relies on, as checked ------------------------
+# A speed-up written against one moto release can silently stop applying, or worse,
+# change answers, when moto's internals move. So each one names the moto functions it
+# replaces or whose behaviour it relies on, and `verify()` compares their source with the
+# digests recorded for the moto releases they were checked on (CHECKED_MOTO, the range
+# pyproject.toml allows). A new moto whose code here is unchanged passes; one whose code
+# moved fails at start, naming the version and the function.
+# After checking a speed-up against a new moto: `python -m infra.dynamodb.moto_speedups` prints the
+# digests to add.
+
+CHECKED_MOTO = "5.2.4 to 5.2.6"
+
+
+class MotoChanged(RuntimeError):
+    """moto's code under a speed-up is not the code that speed-up was checked against."""
+
+
+# speed-up -> {"module:qualname": digests of inspect.getsource, one per distinct text}
+_RELIES_ON: dict[str, dict[str, frozenset[str]]] = {
+    "partition queries": {
+        "moto.dynamodb.models.table:Table.query": frozenset({"002b4d00be6df07c"}),
+        "moto.dynamodb.models.table:Table.all_items": frozenset({"c80d2ee3c896acd0"}),
+        "moto.dynamodb.models:DynamoDBBackend.query": frozenset(
+            {"7a413c1cae790739", "b8f2b308cd13edb4"}
+        ),
+    },
+    "item rollback": {
+        "moto.dynamodb.models:DynamoDBBackend.transact_write_items": frozenset(
+            {"81db2cb7d94e39c9"}
+        ),
+        "moto.dynamodb.models.table:Table.get_item": frozenset({"b08e98fe37b7e583"}),
+    },
+    "plain attribute values": {
+        "moto.core.serialize:BaseJSONSerializer._serialize_type_structure": frozenset(
+            {"36873909cd0aeb4d"}
+        ),
+        "moto.core.serialize:BaseJSONSerializer._default_serialize": frozenset(
+            {"25ce8ddbb1a991c0"}
+        ),
+    },
+    "DynamoDB dispatch": {
+        "moto.core.utils:convert_to_flask_response.__call__": frozenset({"2c82766d05909ebb"}),
+        "moto.dynamodb.responses:DynamoHandler.dispatch": frozenset({"f384bce8f69d7e94"}),
+    },
+    "cached method names": {
+        "moto.core.utils:method_names_from_class": frozenset({"9dbac89d082b655f"}),
+        "moto.core.responses:BaseResponse.call_action": frozenset(
+            {"26076963fd17fd1a", "33ccca5a96e6eda6"}
+        ),
+    },
+}
+
+
+def _resolve(target: str) -> Any:
+    module_name, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    # A function replaced by one of ours already: check the one it wraps.
+    return getattr(obj, "__wrapped_moto__", obj)
+
+
+def source_digest(target: str) -> str:
+    """sha256 (16 hex digits) of the source text of `module:qualname` in installed moto."""
+    source = inspect.getsource(_resolve(target))
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def mismatches() -> list[str]:
+    """Human lines, one per moto function whose code is not one checked."""
+    found = []
+    for speedup, targets in _RELIES_ON.items():
+        for target, digests in targets.items():
+            try:
+                digest = source_digest(target)
+            except (ImportError, AttributeError, OSError, TypeError) as exc:
+                found.append(f"{speedup}: {target} not found ({exc})")
+                continue
+            if digest not in digests:
+                found.append(f"{speedup}: {target} changed (source digest {digest})")
+    return found
+
+
+def verify() -> None:
+    """Raise MotoChanged unless every speed-up's moto code is code it was checked on."""
+    found = mismatches()
+    if found:
+        raise MotoChanged(
+            f"infra.dynamodb.moto_speedups: moto {version('moto')} is not a release the embedded "
+            f"DynamoDB's speed-ups were checked on (moto {CHECKED_MOTO}):\n  "
+            + "\n  ".join(found)
+            + "\nInstall a checked moto (pip install -e '.[local]' picks one), or check each "
+            "speed-up against this release and record its digests "
+            "(python -m infra.dynamodb.moto_speedups)."
+        )
+
+
+if __name__ == "__main__":
+    print(f"moto {version('moto')}")
+    for _speedup, _targets in _RELIES_ON.items():
+        for _target in _targets:
+            print(f"{_speedup}\t{_target}\t{source_digest(_target)}")
+    sys.exit(0)

@@ -99,7 +99,7 @@ def test_only_the_chat_functions_may_hand_shards_to_the_fanout_function(
         assert allowed(template, role, "lambda:InvokeFunction") == [], fn
 
 
-def test_the_fanout_function_may_only_post_and_remove_gone_connections(
+def test_the_fanout_function_may_only_post_remove_gone_connections_and_queue_failures(
     template: Template,
 ) -> None:
     role = role_of(template, "FanoutLambdaFunction")
@@ -113,7 +113,10 @@ def test_the_fanout_function_may_only_post_and_remove_gone_connections(
         *cleanup,
         "dynamodb:Query",
         "execute-api:ManageConnections",
+        "sqs:SendMessage",
     }
+    # Its failed shards go to its own failure queue, and nowhere else.
+    assert allowed(template, role, "sqs:SendMessage") == ["{FanoutFailures.Arn}"]
     for action in (*cleanup, "dynamodb:Query"):
         assert allowed(template, role, action) == ["{ConnectionsTable.Arn}"]
     stage_arn = allowed(

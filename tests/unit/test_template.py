@@ -10,12 +10,14 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -24,8 +26,13 @@ from wschat_protocol import ACTIONS
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / ".serverless"
 TEMPLATE = OUT / "cloudformation-template-update-stack.json"
-LAYER_ZIP = REPO / "build" / "layer.zip"
 STAGE = "dev"  # what scripts/package.sh packages by default
+ARCHITECTURE = "arm64"  # serverless.yml's default (custom.architecture)
+LAYER_ZIP = REPO / "build" / f"layer-{ARCHITECTURE}.zip"
+# ELF e_machine of the layer's native extensions, by Lambda architecture.
+ELF_MACHINE = {"arm64": 183, "x86_64": 62}
+# The first four bytes of a .pyc written by CPython 3.12 (importlib.util.MAGIC_NUMBER).
+PYC_MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
 
 ANSWERING_ROUTES = (*ACTIONS, "$default")
 # In the python3.12 Lambda runtime, so deliberately not in the layer.
@@ -312,10 +319,259 @@ def test_every_function_can_write_its_own_log_group_which_expires(template: Temp
             assert f"{{{group_id}.Arn}}" in allowed(template, role, action), (logical, action)
 
 
+# Operations: throttling, access logs, alarms, dashboard, fan-out failures, backups
+
+
+def stage(t: Template, api: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [
+        r["Properties"]
+        for r in resources(t, "AWS::ApiGatewayV2::Stage").values()
+        if ref(r["Properties"]["ApiId"]) == api
+    ]
+    assert len(found) == 1, api
+    return found[0]
+
+
+def test_both_apis_are_throttled_with_tighter_limits_on_connect_and_fan_out(
+    template: Template,
+) -> None:
+    ws = stage(template, "WebsocketsApi")
+    default = ws["DefaultRouteSettings"]
+    assert 0 < default["ThrottlingRateLimit"] <= default["ThrottlingBurstLimit"]
+    routes = ws["RouteSettings"]
+    assert set(routes) == {"$connect", "send", "direct"}
+    for key, limits in routes.items():
+        # Each named route is held below the stage default, and below the account's
+        # 500 new connections/s for $connect.
+        assert limits["ThrottlingRateLimit"] < default["ThrottlingRateLimit"], key
+        assert limits["ThrottlingRateLimit"] <= limits["ThrottlingBurstLimit"], key
+    assert routes["$connect"]["ThrottlingRateLimit"] < 500
+    assert set(routes) <= set(ws_routes(template))
+    http = stage(template, "HttpApi")["DefaultRouteSettings"]
+    assert 0 < http["ThrottlingRateLimit"] <= http["ThrottlingBurstLimit"]
+
+
+@pytest.mark.parametrize(
+    ("api", "fields"),
+    [
+        (
+            "WebsocketsApi",
+            {
+                "requestId": "$context.requestId",
+                "connectionId": "$context.connectionId",
+                "routeKey": "$context.routeKey",
+                "status": "$context.status",
+                "integrationLatency": "$context.integrationLatency",
+                "errorMessage": "$context.error.message",
+            },
+        ),
+        (
+            "HttpApi",
+            {
+                "requestId": "$context.requestId",
+                "routeKey": "$context.routeKey",
+                "status": "$context.status",
+                "integrationLatency": "$context.integrationLatency",
+                "errorMessage": "$context.error.message",
+            },
+        ),
+    ],
+)
+def test_access_logs_are_json_with_what_on_call_needs(
+    template: Template, api: str, fields: dict[str, str]
+) -> None:
+    settings = stage(template, api)["AccessLogSettings"]
+    line = json.loads(settings["Format"])  # one JSON object per request
+    assert fields.items() <= line.items()
+    group = props(template, ref(settings["DestinationArn"]))
+    assert group["RetentionInDays"] == 14
+    assert group["LogGroupName"].startswith("/aws/apigateway/wschat-")
+
+
+def alarms(t: Template) -> dict[str, dict[str, Any]]:
+    return {
+        v["Properties"]["AlarmName"]: v["Properties"]
+        for v in resources(t, "AWS::CloudWatch::Alarm").values()
+    }
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    """(namespace, metric name) pairs an alarm reads."""
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    return {
+        (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+
+
+def test_alarms_watch_lambda_and_our_own_metrics_and_notify(template: Template) -> None:
+    found = alarms(template)
+    read = {pair for a in found.values() for pair in alarm_metrics(a)}
+    assert {
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("wschat", "InternalErrors"),
+        ("wschat", "FailedDeliveries"),
+        ("wschat", "GoneConnections"),
+        ("wschat", "Deliveries"),
+        ("wschat", "FanOutTime"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    } <= read
+    (p99,) = [a for a in found.values() if a.get("MetricName") == "FanOutTime"]
+    assert p99["ExtendedStatistic"] == "p99"
+    for name, alarm in found.items():
+        assert name.startswith(f"wschat-{STAGE}-"), name
+        assert [ref(a) for a in alarm["AlarmActions"]] == ["AlarmTopic"], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        # Our metrics are read with the dimensions the handlers write (service only).
+        if alarm.get("Namespace") == "wschat":
+            assert alarm["Dimensions"] == [{"Name": "service", "Value": "wschat"}], name
+
+
+def test_the_lambda_errors_alarm_leaves_out_the_authorizers(template: Template) -> None:
+    # A refused token fails an authorizer's invocation by design (API Gateway's 401).
+    (errors,) = [
+        a for a in alarms(template).values() if ("AWS/Lambda", "Errors") in alarm_metrics(a)
+    ]
+    names = {
+        d["Value"]
+        for m in errors["Metrics"]
+        if "MetricStat" in m
+        for d in m["MetricStat"]["Metric"]["Dimensions"]
+    }
+    fns = {k: v["FunctionName"] for k, v in functions(template).items()}
+    assert names == set(fns.values()) - {
+        fns["AuthorizerLambdaFunction"],
+        fns["PublishAuthorizerLambdaFunction"],
+    }
+
+
+def joined(value: Any) -> str:
+    """A Fn::Join of strings and Refs, with each Ref shown as {Name}."""
+    sep, parts = value["Fn::Join"]
+    return str(sep).join(p if isinstance(p, str) else "{" + ref(p) + "}" for p in parts)
+
+
+def test_the_dashboard_shows_the_services_own_metrics(template: Template) -> None:
+    (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.loads(joined(dashboard["Properties"]["DashboardBody"]))
+    shown = {
+        (m[0], m[1])
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for m in w["properties"]["metrics"]
+        if isinstance(m[0], str)
+    }
+    for metric in (
+        "Messages",
+        "Deliveries",
+        "FailedDeliveries",
+        "GoneConnections",
+        "InternalErrors",
+        "FanOutTime",
+        "Connections",
+    ):
+        assert ("wschat", metric) in shown, metric
+    assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")} <= shown
+    assert all(
+        w["properties"].get("region", "{AWS::Region}") == "{AWS::Region}" for w in body["widgets"]
+    )
+
+
+def test_fanout_is_not_retried_keeps_its_failures_and_has_reserved_concurrency(
+    template: Template,
+) -> None:
+    fanout = functions(template)["FanoutLambdaFunction"]
+    assert fanout["ReservedConcurrentExecutions"] > 0
+    (config,) = [
+        r["Properties"]
+        for r in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if ref(r["Properties"]["FunctionName"]) == "FanoutLambdaFunction"
+    ]
+    # A retry would deliver the whole shard a second time.
+    assert config["MaximumRetryAttempts"] == 0
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert ref(destination) == "FanoutFailures"
+    queue = props(template, "FanoutFailures")
+    assert template["Resources"]["FanoutFailures"]["Type"] == "AWS::SQS::Queue"
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_the_message_history_can_be_restored_to_a_point_in_time(template: Template) -> None:
+    pitr = props(template, "MessagesTable")["PointInTimeRecoverySpecification"]
+    assert pitr == {"PointInTimeRecoveryEnabled": True}
+
+
+# The optional web page (S3 + CloudFront)
+
+WEB_RESOURCES = {
+    "WebBucket": "AWS::S3::Bucket",
+    "WebBucketPolicy": "AWS::S3::BucketPolicy",
+    "WebOriginAccess": "AWS::CloudFront::OriginAccessControl",
+    "WebApiUrl": "AWS::CloudFront::Function",
+    "WebDistribution": "AWS::CloudFront::Distribution",
+}
+
+
+def test_web_hosting_is_optional_and_off_by_default(template: Template) -> None:
+    assert template["Parameters"]["WebHosting"]["Default"] == "false"
+    assert template["Conditions"]["HostWeb"] == {"Fn::Equals": [{"Ref": "WebHosting"}, "true"]}
+    for logical, type_ in WEB_RESOURCES.items():
+        assert template["Resources"][logical]["Type"] == type_
+        assert template["Resources"][logical]["Condition"] == "HostWeb", logical
+
+
+def test_only_the_distribution_reads_the_private_page_bucket(template: Template) -> None:
+    bucket = props(template, "WebBucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (statement,) = props(template, "WebBucketPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Action"] == ["s3:GetObject"]
+    assert [render(r) for r in statement["Resource"]] == ["{WebBucket.Arn}/*"]
+    source = render(statement["Condition"]["StringEquals"]["AWS:SourceArn"])
+    assert (
+        source == "arn:{AWS::Partition}:cloudfront::{AWS::AccountId}:distribution/{WebDistribution}"
+    )
+    config = props(template, "WebDistribution")["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert ref(config["Origins"][0]["OriginAccessControlId"]) == "WebOriginAccess"
+
+
+def run_cloudfront_function(code: str, request: dict[str, Any]) -> dict[str, Any]:
+    script = (
+        code + "\nconsole.log(JSON.stringify(handler({request: " + json.dumps(request) + "})));"
+    )
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node runs the CloudFront function")
+def test_the_page_is_sent_to_this_stages_websocket_api(template: Template) -> None:
+    code = render(props(template, "WebApiUrl")["FunctionCode"])
+    ws = f"wss://{{WebsocketsApi}}.execute-api.{{AWS::Region}}.{{AWS::URLSuffix}}/{STAGE}"
+    page = run_cloudfront_function(
+        code, {"uri": "/", "querystring": {"view": {"value": "dashboard"}}}
+    )
+    assert page["statusCode"] == 302
+    location = page["headers"]["location"]["value"]
+    query = dict(p.split("=", 1) for p in location.removeprefix("/?").split("&"))
+    assert unquote(query["ws"]) == ws
+    assert query["view"] == "dashboard"  # the rest of the query is kept
+    # With ?ws= given, and for every other file, the request goes through untouched.
+    for request in (
+        {"uri": "/", "querystring": {"ws": {"value": "wss://elsewhere"}}},
+        {"uri": "/app.js", "querystring": {}},
+    ):
+        assert run_cloudfront_function(code, request) == request
+
+
 # Functions and packages
 
 
-def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Template) -> None:
+def test_every_function_runs_python312_on_arm64_with_the_deps_layer(template: Template) -> None:
     fns = functions(template)
     assert {k.removesuffix("LambdaFunction") for k in fns} == {
         "Authorizer",
@@ -328,12 +584,12 @@ def test_every_function_runs_python312_on_x86_with_the_deps_layer(template: Temp
     }
     for name, fn in fns.items():
         assert fn["Runtime"] == "python3.12", name
-        assert fn["Architectures"] == ["x86_64"], name
+        assert fn["Architectures"] == [ARCHITECTURE], name
         assert fn["FunctionName"].startswith(f"wschat-{STAGE}-"), name
         assert [ref(layer) for layer in fn["Layers"]] == ["DepsLambdaLayer"], name
     layer = props(template, "DepsLambdaLayer")
     assert layer["CompatibleRuntimes"] == ["python3.12"]
-    assert layer["CompatibleArchitectures"] == ["x86_64"]
+    assert layer["CompatibleArchitectures"] == [ARCHITECTURE]
 
 
 def test_function_zips_hold_the_handlers_and_nothing_else(template: Template) -> None:
@@ -343,9 +599,15 @@ def test_function_zips_hold_the_handlers_and_nothing_else(template: Template) ->
     for path in zips:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-        outside = [n for n in names if not n.startswith(ours) or "__pycache__" in n]
+        outside = [n for n in names if not n.startswith(ours)]
         assert outside == [], path.name
         assert "wschat_protocol/__init__.py" in names, path.name
+        # Bytecode for every module, by python3.12 (scripts/zip_bytecode.py), and no other.
+        sources = sorted(n for n in names if n.endswith(".py"))
+        compiled = sorted(n for n in names if "__pycache__" in n)
+        assert compiled == sorted(pyc_of(n) for n in sources), path.name
+        with zipfile.ZipFile(path) as zf:
+            assert [n for n in compiled if not is_unchecked_312(zf.read(n))] == []
         for fn in functions(template).values():
             module = fn["Handler"].rsplit(".", 1)[0]
             assert f"{module}.py" in names, (path.name, fn["Handler"])
@@ -390,9 +652,42 @@ def test_the_layer_provides_every_library_the_handlers_import(template: Template
     assert not RUNTIME_MODULES & top, "boto3/botocore come with the runtime"
     # Compiled for the Lambda runtime, not for the Python running the tests.
     assert binaries
-    assert all(re.search(r"(cpython-312-x86_64-linux-gnu|abi3)\.so$", n) for n in binaries), [
-        n for n in binaries if not re.search(r"(cpython-312-x86_64-linux-gnu|abi3)\.so$", n)
-    ]
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[ARCHITECTURE]
+    tag = rf"(cpython-312-{machine}-linux-gnu|abi3)\.so$"
+    assert [n for n in binaries if not re.search(tag, n)] == []
+
+
+def test_the_layers_native_code_is_for_the_functions_architecture() -> None:
+    with zipfile.ZipFile(LAYER_ZIP) as zf:
+        headers = {n: zf.read(n)[:20] for n in zf.namelist() if n.endswith(".so")}
+    assert headers
+    for name, head in headers.items():
+        assert head[:4] == b"\x7fELF", name
+        assert int.from_bytes(head[18:20], "little") == ELF_MACHINE[ARCHITECTURE], name
+
+
+def pyc_of(source: str) -> str:
+    folder, _, file = source.rpartition("/")
+    return f"{folder}/__pycache__/{file[:-3]}.cpython-312.pyc"
+
+
+def is_unchecked_312(pyc: bytes) -> bool:
+    """Written by CPython 3.12, hash-based and unchecked (PEP 552 flags 0b01): valid
+    whatever timestamps the unzipped sources get."""
+    return pyc[:4] == PYC_MAGIC_312 and int.from_bytes(pyc[4:8], "little") == 0b01
+
+
+def test_the_layer_ships_bytecode_compiled_by_python312() -> None:
+    # /opt is read-only on Lambda: without these, every cold start compiles the libraries.
+    with zipfile.ZipFile(LAYER_ZIP) as zf:
+        names = set(zf.namelist())
+        sources = [n for n in names if n.endswith(".py")]
+        missing = [n for n in sources if pyc_of(n) not in names]
+        wrong = [pyc_of(n) for n in sources if pyc_of(n) in names]
+        wrong = [n for n in wrong if not is_unchecked_312(zf.read(n)[:8])]
+    assert len(sources) > 300
+    assert missing == []
+    assert wrong == []
 
 
 def test_no_handler_code_scans_a_table() -> None:
