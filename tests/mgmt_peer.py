@@ -83,7 +83,9 @@ class _Server(ThreadingHTTPServer):
 def mgmt_peer() -> Iterator[MgmtPeer]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.peer = MgmtPeer(server)
-    thread = threading.Thread(target=server.serve_forever, name="mgmt-peer", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.02,), name="mgmt-peer", daemon=True
+    )
     thread.start()
     try:
         yield server.peer

@@ -51,7 +51,7 @@ class Sender(Protocol):
         data: bytes,
         *,
         concurrency: int | None = None,
-        may_start: Callable[[], bool] | None = None,
+        time_left: Callable[[], float] | None = None,
     ) -> Sequence[Posted]: ...
 
 
@@ -85,14 +85,14 @@ class FanOut:
             return result
         started = time.perf_counter()
         remaining_ms = self._remaining_ms
-        may_start = None
+        time_left = None
         if remaining_ms is not None:
 
-            def may_start() -> bool:
-                return remaining_ms() >= DEADLINE_MARGIN_MS
+            def time_left() -> float:
+                return (remaining_ms() - DEADLINE_MARGIN_MS) / 1000
 
         posted = self._sender.post_many(
-            connection_ids, payload.encode(), concurrency=self._concurrency, may_start=may_start
+            connection_ids, payload.encode(), concurrency=self._concurrency, time_left=time_left
         )
         for p in posted:
             if p.error is None:

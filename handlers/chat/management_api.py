@@ -66,7 +66,7 @@ SERVICE_ID = "ApiGatewayManagementApi"
 SIGNING_NAME = "execute-api"
 OPERATION = "PostToConnection"
 GONE = "GoneException"
-NOT_STARTED = "NotStarted"  # the caller's `may_start` said no before the first attempt
+NOT_STARTED = "NotStarted"  # the caller's time was up before the first attempt
 
 T = TypeVar("T")
 
@@ -191,18 +191,19 @@ class ManagementApi:
         data: bytes,
         *,
         concurrency: int | None = None,
-        may_start: Callable[[], bool] | None = None,
+        time_left: Callable[[], float] | None = None,
     ) -> list[Posted]:
         """POST `data` to each connection, `concurrency` at a time; one outcome per id,
-        in order. `may_start` is asked before every attempt (retries included): when it
-        says no, that recipient is not posted (again)."""
+        in order. `time_left()`: the seconds in which a POST may still start (None: no
+        limit), asked before every attempt; a retry whose backoff would end past it is
+        not waited for."""
         ids = list(connection_ids)
         if not ids:
             return []
         width = min(concurrency or self.concurrency, self.concurrency, len(ids))
         # Frozen once per batch, outside the loop: a refresh may block on the network.
         signer = SigV4Auth(self._credentials.get_frozen_credentials(), SIGNING_NAME, self._region)
-        return _run(self._batch(ids, data, width, signer, may_start))
+        return _run(self._batch(ids, data, width, signer, time_left))
 
     def close(self) -> None:
         """Close the calling thread's connections (others close at exit)."""
@@ -219,13 +220,13 @@ class ManagementApi:
         data: bytes,
         width: int,
         signer: SigV4Auth,
-        may_start: Callable[[], bool] | None,
+        time_left: Callable[[], float] | None,
     ) -> list[Posted]:
         http: _Http = getattr(self._local, "http", None) or self._open()
 
         async def post(conn_id: str) -> Posted:
             try:
-                return await self._post_one(http, signer, conn_id, data, may_start)
+                return await self._post_one(http, signer, conn_id, data, time_left)
             except Exception as exc:  # a bug here must not stop the other recipients
                 return Posted(conn_id, type(exc).__name__)
 
@@ -266,7 +267,7 @@ class ManagementApi:
         signer: SigV4Auth,
         conn_id: str,
         data: bytes,
-        may_start: Callable[[], bool] | None,
+        time_left: Callable[[], float] | None,
     ) -> Posted:
         url = f"{self.endpoint}/@connections/{percent_encode(conn_id)}"
         target = http.url(url, encoded=True)  # sent exactly as signed: no re-quoting
@@ -274,7 +275,7 @@ class ManagementApi:
         error: str | None = NOT_STARTED
         status: int | None = None
         attempt = 0
-        while may_start is None or may_start():
+        while time_left is None or time_left() > 0:
             attempt += 1
             request = AWSRequest(method="POST", url=url, data=data)
             signer.add_auth(request)
@@ -307,7 +308,7 @@ class ManagementApi:
                 caught_exception=caught,
                 request_dict={"context": context},
             )
-            if delay is None:
+            if delay is None or (time_left is not None and time_left() <= delay):
                 break
             await asyncio.sleep(delay)
         return Posted(conn_id, error, status, attempt)

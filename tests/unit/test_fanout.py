@@ -17,7 +17,7 @@ class ScriptedSender:
     def __init__(self, errors: dict[str, str | None]) -> None:
         self.errors = errors
         self.calls: list[tuple[list[str], bytes, int | None]] = []
-        self.may_start: Callable[[], bool] | None = None
+        self.time_left: Callable[[], float] | None = None
 
     def post_many(
         self,
@@ -25,10 +25,10 @@ class ScriptedSender:
         data: bytes,
         *,
         concurrency: int | None = None,
-        may_start: Callable[[], bool] | None = None,
+        time_left: Callable[[], float] | None = None,
     ) -> list[Posted]:
         self.calls.append((list(connection_ids), data, concurrency))
-        self.may_start = may_start
+        self.time_left = time_left
         return [Posted(c, self.errors.get(c)) for c in connection_ids]
 
 
@@ -48,16 +48,16 @@ def test_nothing_to_deliver_makes_no_call() -> None:
     assert sender.calls == []
 
 
-def test_posts_are_allowed_to_start_only_while_the_margin_is_left() -> None:
+def test_posts_may_start_only_while_more_than_the_margin_is_left() -> None:
     left = [DEADLINE_MARGIN_MS + 1]
     sender = ScriptedSender({})
     FanOut(sender, concurrency=1, remaining_ms=lambda: left[0]).deliver(["a="], "x")
-    assert sender.may_start is not None and sender.may_start()
-    left[0] = DEADLINE_MARGIN_MS - 1
-    assert not sender.may_start()
+    assert sender.time_left is not None and sender.time_left() == 0.001
+    left[0] = DEADLINE_MARGIN_MS - 500
+    assert sender.time_left() == -0.5
     # Without a context (tests, scripts) nothing is cut short.
     FanOut(sender, concurrency=1).deliver(["a="], "x")
-    assert sender.may_start is None
+    assert sender.time_left is None
 
 
 def test_skipped_recipients_count_as_failed_and_merge_adds_up() -> None:
