@@ -2,7 +2,7 @@
 
     python -m bench.fanout [--members 1000] [--rounds 5] [--mgmt-latency-ms 20]
                            [--shard-size 250,off] [--fanout-concurrency 32,64]
-                           [--no-sequential] [--profile N]
+                           [--baseline DIR] [--no-sequential] [--profile N]
 
 Starts `python -m infra --mgmt-latency-ms 20` (each Management API call waits 20 ms,
 about what a call from Lambda to API Gateway costs) in a child process per variant,
@@ -16,7 +16,9 @@ read from /proc for the `message` and `fanout` functions' sandboxes, the gateway
 moto, before and after each round.
 
 A variant runs on a copy of serverless.yml beside it with only those values changed
-(deleted afterwards).
+(deleted afterwards). `--baseline DIR` adds a first variant: another checkout (a worktree
+of an older commit, with its own `.venv`) running its own serverless.yml unchanged, so
+the other variants are read against it, in the same run; it is what the ratios compare to.
 """
 
 from __future__ import annotations
@@ -54,21 +56,28 @@ NO_SPLIT = 5000
 class Variant:
     shard_size: int | None  # None: serverless.yml's; NO_SPLIT: no splitting
     concurrency: int | None  # None: serverless.yml's
+    root: Path = ROOT  # the checkout that runs it
+
+    @property
+    def service(self) -> Path:
+        return self.root / "serverless.yml"
 
     @property
     def label(self) -> str:
         shard = (
             "off"
             if self.shard_size == NO_SPLIT
-            else str(self.shard_size or configured("SHARD_SIZE"))
+            else str(self.shard_size or configured("SHARD_SIZE", self.service))
         )
-        return f"shard {shard}, concurrency {self.concurrency or configured('CONCURRENCY')}"
+        conc = self.concurrency or configured("CONCURRENCY", self.service)
+        where = "" if self.root == ROOT else f"{self.root.name}: "
+        return f"{where}shard {shard}, concurrency {conc}"
 
 
-def configured(setting: str) -> int:
-    m = re.search(rf"CHAT_FANOUT_{setting}:\s*'?(\d+)", SERVICE.read_text())
+def configured(setting: str, service: Path = SERVICE) -> int:
+    m = re.search(rf"CHAT_FANOUT_{setting}:\s*'?(\d+)", service.read_text())
     if m is None:
-        raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
+        raise RuntimeError(f"CHAT_FANOUT_{setting} not found in {service}")
     return int(m.group(1))
 
 
@@ -76,18 +85,19 @@ def configured(setting: str) -> int:
 async def service_file(variant: Variant) -> AsyncIterator[Path]:
     """serverless.yml, or a copy beside it with the variant's fan-out settings."""
     changes = {"SHARD_SIZE": variant.shard_size, "CONCURRENCY": variant.concurrency}
-    text = SERVICE.read_text()
+    service = variant.service
+    text = service.read_text()
     for setting, value in changes.items():
         if value is not None:
             pattern = rf"(CHAT_FANOUT_{setting}:\s*)'?\d+'?"
             text, n = re.subn(pattern, rf"\g<1>'{value}'", text)
             if n != 1:
                 raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
-    if text == SERVICE.read_text():
-        yield SERVICE
+    if text == service.read_text():
+        yield service
         return
     # Beside the original: handler paths are relative to the file.
-    copy = ROOT / f".bench-fanout-{secrets.token_hex(3)}.yml"
+    copy = variant.root / f".bench-fanout-{secrets.token_hex(3)}.yml"
     copy.write_text(text)
     try:
         yield copy
@@ -220,13 +230,14 @@ async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str
 
 
 def profile_posts(h: Harness, ids: list[str], room: str) -> str:
-    """CPU profile (thread CPU time) of `post_to_connection` through the handlers' own
-    client factory, one call after another: where a delivery's CPU goes."""
+    """CPU profile of one fan-out through the handlers' own sender (`FanOut.deliver`):
+    where a delivery's CPU goes."""
     import cProfile
     import io
     import pstats
 
     from handlers.chat import aws
+    from handlers.chat.fanout import FanOut
 
     # What the Lambda environment would provide.
     for name, value in (
@@ -235,22 +246,21 @@ def profile_posts(h: Harness, ids: list[str], room: str) -> str:
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ):
         os.environ.setdefault(name, value)
-    client = aws.management(h.mgmt_url, configured("CONCURRENCY"))
-    data = json.dumps({"type": "message", "room": room, "text": "profile"}).encode()
-    client.post_to_connection(ConnectionId=ids[0], Data=data)  # connection pool warm
-    cpu0 = time.thread_time()
-    for cid in ids:
-        client.post_to_connection(ConnectionId=cid, Data=data)
-    per_call = (time.thread_time() - cpu0) / len(ids) * 1e6
+    concurrency = configured("CONCURRENCY")
+    fanout = FanOut(aws.management(h.mgmt_url, concurrency), concurrency)
+    data = json.dumps({"type": "message", "room": room, "text": "profile"})
+    fanout.deliver(ids, data)  # connections open, aiohttp imported
+    cpu0 = time.process_time()
+    fanout.deliver(ids, data)
+    per_call = (time.process_time() - cpu0) / len(ids) * 1e6
     # Then the same under cProfile (which adds its own overhead: read the shares).
     profiler = cProfile.Profile()
     profiler.enable()
-    for cid in ids:
-        client.post_to_connection(ConnectionId=cid, Data=data)
+    fanout.deliver(ids, data)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-    return f"CPU per post_to_connection, one thread, no profiler: {per_call:.0f} us\n" + (
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+    return f"CPU per delivery of FanOut.deliver, no profiler: {per_call:.0f} us\n" + (
         out.getvalue()
     )
 
@@ -270,7 +280,13 @@ async def start(args: argparse.Namespace, variant: Variant, exits: AsyncExitStac
     print(f"{variant.label}:", flush=True)
     service = await exits.enter_async_context(service_file(variant))
     h = await exits.enter_async_context(
-        running_harness("--service", str(service), "--mgmt-latency-ms", str(args.mgmt_latency_ms))
+        running_harness(
+            "--service",
+            str(service),
+            "--mgmt-latency-ms",
+            str(args.mgmt_latency_ms),
+            root=variant.root,
+        )
     )
     room = f"fan-{secrets.token_hex(3)}"
     crowd, sender, acks = await setup(h, args.members, room)
@@ -375,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated CHAT_FANOUT_CONCURRENCY values to try (default: serverless.yml's)",
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (with its .venv) to run first, as it is, for comparison",
+    )
     p.add_argument("--no-sequential", dest="sequential", action="store_false")
     p.add_argument(
         "--profile", type=int, default=0, metavar="N", help="CPU-profile N sequential posts"
@@ -387,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         for shard in _values(args.shard_size)
         for concurrency in _values(args.fanout_concurrency)
     ]
+    if args.baseline:
+        variants.insert(0, Variant(None, None, args.baseline.resolve()))
     results = asyncio.run(bench(args, variants))
     print(describe())
     print(report(results, args))
