@@ -66,7 +66,7 @@ class Settings:
     rate_window_s: int = 10
     fanout_concurrency: int = 32
     fanout_function: str | None = None  # None: every fan-out is delivered in-line
-    fanout_shard_size: int = 250
+    fanout_shard_size: int = 750
     connection_ttl_s: int = DEFAULT_CONNECTION_TTL_S
     dedup_window_s: int = 300  # protocol.md: a repeated clientMsgId within 5 minutes
     management_endpoint: str | None = None
@@ -96,7 +96,7 @@ class Settings:
             fanout_concurrency=_int(env, FANOUT_CONCURRENCY, 32, 1, 512),
             fanout_function=opt(FANOUT_FUNCTION),
             # 5,000 ids (~120 KB) plus the largest frame stay under the 1 MB Event payload.
-            fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 250, 10, 5000),
+            fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 750, 10, 5000),
             connection_ttl_s=_int(env, CONNECTION_TTL_SECONDS, DEFAULT_CONNECTION_TTL_S, 60, 86400),
             management_endpoint=opt(MANAGEMENT_ENDPOINT),
         )
