@@ -27,6 +27,7 @@ package: $(VENV_STAMP) $(NODE_STAMP)
 # The long ones: python -m bench.soak (10 minutes), python -m bench.peer (serverless-offline).
 bench: $(VENV_STAMP)
 	$(PY) -m bench.cold_import --samples 10
+	$(PY) -m bench.mgmt_sender --rounds 5
 	$(PY) -m bench.fanout --rounds 3
 	$(PY) -m bench.scale --rate-connections 1000 --idle 2000
 	$(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5

@@ -15,6 +15,10 @@ boto3 `post_to_connection` loop delivers to the same connections. CPU per delive
 read from /proc for the `message` and `fanout` functions' sandboxes, the gateway and
 moto, before and after each round.
 
+Each variant's members are held by a child process of their own (one process may not
+hold the 20,000 sockets of two 10,000-member rooms); it reports when a message reached
+them all, on the same monotonic clock.
+
 A variant runs on a copy of serverless.yml beside it with only those values changed
 (deleted afterwards). `--baseline DIR` adds a first variant: another checkout (a worktree
 of an older commit, with its own `.venv`) running its own serverless.yml unchanged, so
@@ -155,12 +159,68 @@ def add_memberships(h: Harness, user: str, room: str) -> int:
     return len(ids)
 
 
-async def setup(h: Harness, members: int, room: str) -> tuple[list[Member], Member, Arrivals]:
+class Crowd:
+    """`members` connections of one user, held by a child process (`_crowd_main`)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+
+    @classmethod
+    async def start(cls, h: Harness, user: str, members: int) -> Crowd:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "bench.fanout", "_crowd", h.ws_url, h.secret, user, str(members)),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        crowd = cls(proc)
+        if (await crowd._line(600)) != "ready":
+            raise RuntimeError("the crowd could not connect")
+        return crowd
+
+    async def _line(self, timeout_s: float) -> str:
+        assert self._proc.stdout is not None
+        return (await asyncio.wait_for(self._proc.stdout.readline(), timeout_s)).decode().strip()
+
+    async def wait_for(self, cmid: str, n: int, timeout_s: float) -> tuple[float, float]:
+        """(first, last) arrival of `cmid` once `n` members have it (perf_counter)."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{cmid} {n} {timeout_s}\n".encode())
+        await self._proc.stdin.drain()
+        answer = json.loads(await self._line(timeout_s + 30))
+        if answer["count"] < n:
+            raise RuntimeError(f"only {answer['count']} of {n} deliveries arrived")
+        return answer["first_at"], answer["last_at"]
+
+    async def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        await self._proc.wait()
+
+
+async def _crowd_main(url: str, secret: str, user: str, members: int) -> None:
+    raise_fd_limit()
     arrivals = Arrivals()
+    token = mint_token(user, secret=secret, ttl_s=7200)
+    crowd = await open_members(url, [token] * members, arrivals, max_in_flight=50)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        cmid, n, timeout_s = line.split()
+        await arrivals.wait_for(cmid, int(n), float(timeout_s))
+        answer = {
+            "count": arrivals.counts.get(cmid, 0),
+            "first_at": arrivals.first_at.get(cmid),
+            "last_at": arrivals.last_at.get(cmid),
+        }
+        print(json.dumps(answer), flush=True)
+    await close_all(crowd)
+
+
+async def setup(h: Harness, members: int, room: str) -> tuple[Crowd, Member, Arrivals]:
     user = f"fan-{secrets.token_hex(3)}"
-    token = mint_token(user, secret=h.secret, ttl_s=7200)
     started = now()
-    crowd = await open_members(h.ws_url, [token] * members, arrivals, max_in_flight=50)
+    crowd = await Crowd.start(h, user, members)
     joined = await asyncio.to_thread(add_memberships, h, user, room)
     if joined != members:
         raise RuntimeError(f"{joined} connections of {user} in DynamoDB, expected {members}")
@@ -174,7 +234,7 @@ async def setup(h: Harness, members: int, room: str) -> tuple[list[Member], Memb
 
 
 async def one_round(
-    h: Harness, sender: Member, acks: Arrivals, arrivals: Arrivals, room: str, n: int
+    h: Harness, sender: Member, acks: Arrivals, crowd: Crowd, room: str, n: int
 ) -> dict[str, float]:
     cmid = secrets.token_hex(6)
     cpu0 = cpu_groups(h)
@@ -182,10 +242,9 @@ async def one_round(
     await sender.ws.send(
         protocol.encode({"action": "send", "room": room, "text": "fan", "clientMsgId": cmid})
     )
-    if not await arrivals.wait_for(cmid, n, 120):
-        raise RuntimeError(f"only {arrivals.counts.get(cmid, 0)} of {n} deliveries arrived")
-    all_in = arrivals.last_at[cmid] - t0
-    first_in = arrivals.first_at[cmid] - t0
+    first_at, last_at = await crowd.wait_for(cmid, n, 120)
+    all_in = last_at - t0
+    first_in = first_at - t0
     if not await acks.wait_for(cmid, 1, 60):
         raise RuntimeError("the sender never got its ack")
     ack = acks.last_at[cmid] - t0
@@ -198,7 +257,7 @@ async def one_round(
     }
 
 
-async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str]) -> float:
+async def sequential(h: Harness, room: str, crowd: Crowd, exclude: set[str]) -> float:
     """A plain loop of boto3 post_to_connection to every member; seconds until all in."""
     import boto3
 
@@ -224,9 +283,8 @@ async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str
 
     t0 = now()
     await asyncio.to_thread(loop)
-    if not await arrivals.wait_for(cmid, len(ids), 60):
-        raise RuntimeError("sequential deliveries missing")
-    return arrivals.last_at[cmid] - t0
+    _first_at, last_at = await crowd.wait_for(cmid, len(ids), 600)
+    return last_at - t0
 
 
 def profile_posts(h: Harness, ids: list[str], room: str) -> str:
@@ -269,7 +327,7 @@ def profile_posts(h: Harness, ids: list[str], room: str) -> str:
 class Running:
     variant: Variant
     harness: Harness
-    crowd: list[Member]
+    crowd: Crowd
     sender: Member
     acks: Arrivals
     room: str
@@ -297,9 +355,8 @@ async def start(args: argparse.Namespace, variant: Variant, exits: AsyncExitStac
 
 
 async def measure(run: Running, members: int) -> None:
-    arrivals = run.crowd[0].arrivals
     run.rounds.append(
-        await one_round(run.harness, run.sender, run.acks, arrivals, run.room, members)
+        await one_round(run.harness, run.sender, run.acks, run.crowd, run.room, members)
     )
 
 
@@ -312,8 +369,7 @@ async def bench(args: argparse.Namespace, variants: list[Variant]) -> list[dict[
         first = runs[0]
         seq = None
         if args.sequential:
-            arrivals = first.crowd[0].arrivals
-            seq = await sequential(first.harness, first.room, arrivals, exclude={"sender"})
+            seq = await sequential(first.harness, first.room, first.crowd, exclude={"sender"})
         profile = None
         if args.profile and args.sequential:
             store, _db, _settings = store_for(first.harness)
@@ -321,7 +377,8 @@ async def bench(args: argparse.Namespace, variants: list[Variant]) -> list[dict[
             ids = [m.connection_id for m in members if m.user.id != "sender"][: args.profile]
             profile = await asyncio.to_thread(profile_posts, first.harness, ids, first.room)
         for run in runs:
-            await close_all([*run.crowd, run.sender])
+            await run.crowd.close()
+            await close_all([run.sender])
     results = []
     for i, run in enumerate(runs):
         med = {k: statistics.median(r[k] for r in run.rounds) for k in run.rounds[0]}
@@ -376,6 +433,11 @@ def _values(text: str) -> list[int | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_crowd"]:
+        url, secret, user, members = argv[1:5]
+        asyncio.run(_crowd_main(url, secret, user, int(members)))
+        return 0
     p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split("\n")[0])
     p.add_argument("--members", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
