@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse, HeadersDict, HTTPHeaders
+from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.exceptions import (
     BotoCoreError,
     ConnectionClosedError,
@@ -86,8 +87,6 @@ class Posted:
 def configured_endpoint(session: botocore.session.Session | None = None) -> str | None:
     """The endpoint boto3 would give an apigatewaymanagementapi client on its own: the
     service's variable, the global one, the config file; None when nothing is set."""
-    from botocore.configprovider import ConfiguredEndpointProvider
-
     session = session or default_session()
     if session.get_config_variable("ignore_configured_endpoint_urls"):
         return None
@@ -128,7 +127,7 @@ class _RetryHooks:
 
 @dataclass(frozen=True)
 class _Http:
-    """aiohttp's session on the shared loop, created there at the first batch."""
+    """aiohttp's session on one thread's loop, created there at that thread's first batch."""
 
     session: aiohttp.ClientSession
     timeout: aiohttp.ClientTimeout
