@@ -50,7 +50,9 @@ fuzz-long: $(VENV_STAMP)
 # The long ones: python -m bench.soak (10 minutes), python -m bench.peer (serverless-offline).
 bench: $(VENV_STAMP)
 	$(LOCAL) $(PY) -m bench.cold_import --samples 10
+	$(LOCAL) $(PY) -m bench.mgmt_sender --rounds 5
 	$(LOCAL) $(PY) -m bench.fanout --rounds 3
+	$(LOCAL) $(PY) -m bench.loadtest_cost --rounds 3
 	$(LOCAL) $(PY) -m bench.scale --rate-connections 1000 --idle 2000
 	$(LOCAL) $(PY) -m bench.soak --connections 200 --rooms 10 --duration 30 --sample-every 10 --ghost-every 5
 

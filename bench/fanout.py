@@ -2,7 +2,7 @@
 
     python -m bench.fanout [--members 1000] [--rounds 5] [--mgmt-latency-ms 20]
                            [--shard-size 250,off] [--fanout-concurrency 32,64]
-                           [--no-sequential] [--profile N]
+                           [--baseline DIR] [--no-sequential] [--profile N]
 
 Starts `python -m infra --mgmt-latency-ms 20` (each Management API call waits 20 ms,
 about what a call from Lambda to API Gateway costs) in a child process per variant,
@@ -15,8 +15,14 @@ boto3 `post_to_connection` loop delivers to the same connections. CPU per delive
 read from /proc for the `message` and `fanout` functions' sandboxes, the gateway and
 moto, before and after each round.
 
+Each variant's members are held by a child process of their own (one process may not
+hold the 20,000 sockets of two 10,000-member rooms); it reports when a message reached
+them all, on the same monotonic clock.
+
 A variant runs on a copy of serverless.yml beside it with only those values changed
-(deleted afterwards).
+(deleted afterwards). `--baseline DIR` adds a first variant: another checkout (a worktree
+of an older commit, with its own `.venv`) running its own serverless.yml unchanged, so
+the other variants are read against it, in the same run; it is what the ratios compare to.
 """
 
 from __future__ import annotations
@@ -54,21 +60,28 @@ NO_SPLIT = 5000
 class Variant:
     shard_size: int | None  # None: serverless.yml's; NO_SPLIT: no splitting
     concurrency: int | None  # None: serverless.yml's
+    root: Path = ROOT  # the checkout that runs it
+
+    @property
+    def service(self) -> Path:
+        return self.root / "serverless.yml"
 
     @property
     def label(self) -> str:
         shard = (
             "off"
             if self.shard_size == NO_SPLIT
-            else str(self.shard_size or configured("SHARD_SIZE"))
+            else str(self.shard_size or configured("SHARD_SIZE", self.service))
         )
-        return f"shard {shard}, concurrency {self.concurrency or configured('CONCURRENCY')}"
+        conc = self.concurrency or configured("CONCURRENCY", self.service)
+        where = "" if self.root == ROOT else f"{self.root.name}: "
+        return f"{where}shard {shard}, concurrency {conc}"
 
 
-def configured(setting: str) -> int:
-    m = re.search(rf"CHAT_FANOUT_{setting}:\s*'?(\d+)", SERVICE.read_text())
+def configured(setting: str, service: Path = SERVICE) -> int:
+    m = re.search(rf"CHAT_FANOUT_{setting}:\s*'?(\d+)", service.read_text())
     if m is None:
-        raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
+        raise RuntimeError(f"CHAT_FANOUT_{setting} not found in {service}")
     return int(m.group(1))
 
 
@@ -76,18 +89,19 @@ def configured(setting: str) -> int:
 async def service_file(variant: Variant) -> AsyncIterator[Path]:
     """serverless.yml, or a copy beside it with the variant's fan-out settings."""
     changes = {"SHARD_SIZE": variant.shard_size, "CONCURRENCY": variant.concurrency}
-    text = SERVICE.read_text()
+    service = variant.service
+    text = service.read_text()
     for setting, value in changes.items():
         if value is not None:
             pattern = rf"(CHAT_FANOUT_{setting}:\s*)'?\d+'?"
             text, n = re.subn(pattern, rf"\g<1>'{value}'", text)
             if n != 1:
                 raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
-    if text == SERVICE.read_text():
-        yield SERVICE
+    if text == service.read_text():
+        yield service
         return
     # Beside the original: handler paths are relative to the file.
-    copy = ROOT / f".bench-fanout-{secrets.token_hex(3)}.yml"
+    copy = variant.root / f".bench-fanout-{secrets.token_hex(3)}.yml"
     copy.write_text(text)
     try:
         yield copy
@@ -145,12 +159,68 @@ def add_memberships(h: Harness, user: str, room: str) -> int:
     return len(ids)
 
 
-async def setup(h: Harness, members: int, room: str) -> tuple[list[Member], Member, Arrivals]:
+class Crowd:
+    """`members` connections of one user, held by a child process (`_crowd_main`)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+
+    @classmethod
+    async def start(cls, h: Harness, user: str, members: int) -> Crowd:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "bench.fanout", "_crowd", h.ws_url, h.secret, user, str(members)),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        crowd = cls(proc)
+        if (await crowd._line(600)) != "ready":
+            raise RuntimeError("the crowd could not connect")
+        return crowd
+
+    async def _line(self, timeout_s: float) -> str:
+        assert self._proc.stdout is not None
+        return (await asyncio.wait_for(self._proc.stdout.readline(), timeout_s)).decode().strip()
+
+    async def wait_for(self, cmid: str, n: int, timeout_s: float) -> tuple[float, float]:
+        """(first, last) arrival of `cmid` once `n` members have it (perf_counter)."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{cmid} {n} {timeout_s}\n".encode())
+        await self._proc.stdin.drain()
+        answer = json.loads(await self._line(timeout_s + 30))
+        if answer["count"] < n:
+            raise RuntimeError(f"only {answer['count']} of {n} deliveries arrived")
+        return answer["first_at"], answer["last_at"]
+
+    async def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        await self._proc.wait()
+
+
+async def _crowd_main(url: str, secret: str, user: str, members: int) -> None:
+    raise_fd_limit()
     arrivals = Arrivals()
+    token = mint_token(user, secret=secret, ttl_s=7200)
+    crowd = await open_members(url, [token] * members, arrivals, max_in_flight=50)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        cmid, n, timeout_s = line.split()
+        await arrivals.wait_for(cmid, int(n), float(timeout_s))
+        answer = {
+            "count": arrivals.counts.get(cmid, 0),
+            "first_at": arrivals.first_at.get(cmid),
+            "last_at": arrivals.last_at.get(cmid),
+        }
+        print(json.dumps(answer), flush=True)
+    await close_all(crowd)
+
+
+async def setup(h: Harness, members: int, room: str) -> tuple[Crowd, Member, Arrivals]:
     user = f"fan-{secrets.token_hex(3)}"
-    token = mint_token(user, secret=h.secret, ttl_s=7200)
     started = now()
-    crowd = await open_members(h.ws_url, [token] * members, arrivals, max_in_flight=50)
+    crowd = await Crowd.start(h, user, members)
     joined = await asyncio.to_thread(add_memberships, h, user, room)
     if joined != members:
         raise RuntimeError(f"{joined} connections of {user} in DynamoDB, expected {members}")
@@ -164,7 +234,7 @@ async def setup(h: Harness, members: int, room: str) -> tuple[list[Member], Memb
 
 
 async def one_round(
-    h: Harness, sender: Member, acks: Arrivals, arrivals: Arrivals, room: str, n: int
+    h: Harness, sender: Member, acks: Arrivals, crowd: Crowd, room: str, n: int
 ) -> dict[str, float]:
     cmid = secrets.token_hex(6)
     cpu0 = cpu_groups(h)
@@ -172,10 +242,9 @@ async def one_round(
     await sender.ws.send(
         protocol.encode({"action": "send", "room": room, "text": "fan", "clientMsgId": cmid})
     )
-    if not await arrivals.wait_for(cmid, n, 120):
-        raise RuntimeError(f"only {arrivals.counts.get(cmid, 0)} of {n} deliveries arrived")
-    all_in = arrivals.last_at[cmid] - t0
-    first_in = arrivals.first_at[cmid] - t0
+    first_at, last_at = await crowd.wait_for(cmid, n, 120)
+    all_in = last_at - t0
+    first_in = first_at - t0
     if not await acks.wait_for(cmid, 1, 60):
         raise RuntimeError("the sender never got its ack")
     ack = acks.last_at[cmid] - t0
@@ -188,7 +257,7 @@ async def one_round(
     }
 
 
-async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str]) -> float:
+async def sequential(h: Harness, room: str, crowd: Crowd, exclude: set[str]) -> float:
     """A plain loop of boto3 post_to_connection to every member; seconds until all in."""
     import boto3
 
@@ -214,19 +283,19 @@ async def sequential(h: Harness, room: str, arrivals: Arrivals, exclude: set[str
 
     t0 = now()
     await asyncio.to_thread(loop)
-    if not await arrivals.wait_for(cmid, len(ids), 60):
-        raise RuntimeError("sequential deliveries missing")
-    return arrivals.last_at[cmid] - t0
+    _first_at, last_at = await crowd.wait_for(cmid, len(ids), 600)
+    return last_at - t0
 
 
 def profile_posts(h: Harness, ids: list[str], room: str) -> str:
-    """CPU profile (thread CPU time) of `post_to_connection` through the handlers' own
-    client factory, one call after another: where a delivery's CPU goes."""
+    """CPU profile of one fan-out through the handlers' own sender (`FanOut.deliver`):
+    where a delivery's CPU goes."""
     import cProfile
     import io
     import pstats
 
     from handlers.chat import aws
+    from handlers.chat.fanout import FanOut
 
     # What the Lambda environment would provide.
     for name, value in (
@@ -235,22 +304,21 @@ def profile_posts(h: Harness, ids: list[str], room: str) -> str:
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ):
         os.environ.setdefault(name, value)
-    client = aws.management(h.mgmt_url, configured("CONCURRENCY"))
-    data = json.dumps({"type": "message", "room": room, "text": "profile"}).encode()
-    client.post_to_connection(ConnectionId=ids[0], Data=data)  # connection pool warm
-    cpu0 = time.thread_time()
-    for cid in ids:
-        client.post_to_connection(ConnectionId=cid, Data=data)
-    per_call = (time.thread_time() - cpu0) / len(ids) * 1e6
+    concurrency = configured("CONCURRENCY")
+    fanout = FanOut(aws.management(h.mgmt_url, concurrency), concurrency)
+    data = json.dumps({"type": "message", "room": room, "text": "profile"})
+    fanout.deliver(ids, data)  # connections open, aiohttp imported
+    cpu0 = time.process_time()
+    fanout.deliver(ids, data)
+    per_call = (time.process_time() - cpu0) / len(ids) * 1e6
     # Then the same under cProfile (which adds its own overhead: read the shares).
     profiler = cProfile.Profile()
     profiler.enable()
-    for cid in ids:
-        client.post_to_connection(ConnectionId=cid, Data=data)
+    fanout.deliver(ids, data)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-    return f"CPU per post_to_connection, one thread, no profiler: {per_call:.0f} us\n" + (
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+    return f"CPU per delivery of FanOut.deliver, no profiler: {per_call:.0f} us\n" + (
         out.getvalue()
     )
 
@@ -259,7 +327,7 @@ def profile_posts(h: Harness, ids: list[str], room: str) -> str:
 class Running:
     variant: Variant
     harness: Harness
-    crowd: list[Member]
+    crowd: Crowd
     sender: Member
     acks: Arrivals
     room: str
@@ -270,7 +338,13 @@ async def start(args: argparse.Namespace, variant: Variant, exits: AsyncExitStac
     print(f"{variant.label}:", flush=True)
     service = await exits.enter_async_context(service_file(variant))
     h = await exits.enter_async_context(
-        running_harness("--service", str(service), "--mgmt-latency-ms", str(args.mgmt_latency_ms))
+        running_harness(
+            "--service",
+            str(service),
+            "--mgmt-latency-ms",
+            str(args.mgmt_latency_ms),
+            root=variant.root,
+        )
     )
     room = f"fan-{secrets.token_hex(3)}"
     crowd, sender, acks = await setup(h, args.members, room)
@@ -281,9 +355,8 @@ async def start(args: argparse.Namespace, variant: Variant, exits: AsyncExitStac
 
 
 async def measure(run: Running, members: int) -> None:
-    arrivals = run.crowd[0].arrivals
     run.rounds.append(
-        await one_round(run.harness, run.sender, run.acks, arrivals, run.room, members)
+        await one_round(run.harness, run.sender, run.acks, run.crowd, run.room, members)
     )
 
 
@@ -296,8 +369,7 @@ async def bench(args: argparse.Namespace, variants: list[Variant]) -> list[dict[
         first = runs[0]
         seq = None
         if args.sequential:
-            arrivals = first.crowd[0].arrivals
-            seq = await sequential(first.harness, first.room, arrivals, exclude={"sender"})
+            seq = await sequential(first.harness, first.room, first.crowd, exclude={"sender"})
         profile = None
         if args.profile and args.sequential:
             store, _db, _settings = store_for(first.harness)
@@ -305,7 +377,8 @@ async def bench(args: argparse.Namespace, variants: list[Variant]) -> list[dict[
             ids = [m.connection_id for m in members if m.user.id != "sender"][: args.profile]
             profile = await asyncio.to_thread(profile_posts, first.harness, ids, first.room)
         for run in runs:
-            await close_all([*run.crowd, run.sender])
+            await run.crowd.close()
+            await close_all([run.sender])
     results = []
     for i, run in enumerate(runs):
         med = {k: statistics.median(r[k] for r in run.rounds) for k in run.rounds[0]}
@@ -360,6 +433,11 @@ def _values(text: str) -> list[int | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_crowd"]:
+        url, secret, user, members = argv[1:5]
+        asyncio.run(_crowd_main(url, secret, user, int(members)))
+        return 0
     p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split("\n")[0])
     p.add_argument("--members", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
@@ -375,6 +453,11 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated CHAT_FANOUT_CONCURRENCY values to try (default: serverless.yml's)",
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (with its .venv) to run first, as it is, for comparison",
+    )
     p.add_argument("--no-sequential", dest="sequential", action="store_false")
     p.add_argument(
         "--profile", type=int, default=0, metavar="N", help="CPU-profile N sequential posts"
@@ -387,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         for shard in _values(args.shard_size)
         for concurrency in _values(args.fanout_concurrency)
     ]
+    if args.baseline:
+        variants.insert(0, Variant(None, None, args.baseline.resolve()))
     results = asyncio.run(bench(args, variants))
     print(describe())
     print(report(results, args))

@@ -51,16 +51,20 @@ def handler_store(dynamodb_endpoint: str, stage: str = "dev") -> tuple[Any, Any,
 
 @contextlib.asynccontextmanager
 async def running_harness(
-    *options: str, stage: str = "dev", log: Path | None = None
+    *options: str, stage: str = "dev", log: Path | None = None, root: Path = ROOT
 ) -> AsyncIterator[Harness]:
-    """Start `python -m infra --port 0 --quiet --stage STAGE *options`; stop it on exit."""
-    args = [sys.executable, "-m", "infra", "--port", "0", "--quiet", "--stage", stage, *options]
+    """Start `python -m infra --port 0 --quiet --stage STAGE *options`; stop it on exit.
+
+    `root`: another checkout to run (its own `.venv`), e.g. a worktree of an older commit
+    measured against this one in the same run."""
+    python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
+    args = [python, "-m", "infra", "--port", "0", "--quiet", "--stage", stage, *options]
     err = log.open("ab") if log else None
     # The bench's own secret (the harness makes one up otherwise, unknown to the bench).
     secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
     proc = await asyncio.create_subprocess_exec(
         *args,
-        cwd=ROOT,
+        cwd=root,
         stdout=asyncio.subprocess.PIPE,
         stderr=err or asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1", SECRET_ENV: secret},

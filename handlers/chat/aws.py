@@ -1,38 +1,42 @@
-"""boto3 clients, created once per container and shared.
+"""AWS clients, created once per container and shared.
 
-Clients are thread-safe once created but creating them concurrently is not, so they
-are made up front (under a lock), never inside fan-out workers. Timeouts and retries
-are explicit because the boto3 bundled with Lambda may be older than ours.
+boto3 clients are thread-safe once created but creating them concurrently is not, so
+they are made up front (under a lock), never inside fan-out workers. Timeouts and
+retries are explicit because the boto3 bundled with Lambda may be older than ours.
+The Management API is posted to by the lean sender (`management_api`), not boto3.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
+from .management_api import ManagementApi, configured_endpoint
+
 if TYPE_CHECKING:
-    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
 
 _lock = threading.Lock()
 _dynamodb: DynamoDBClient | None = None
-_management: dict[str | None, ApiGatewayManagementApiClient] = {}
+_management: dict[str | None, ManagementApi] = {}
 _lambda: LambdaClient | None = None
 
-MANAGEMENT_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "AWS_ENDPOINT_URL")
+# As the handlers' boto3 clients had them: attempts in standard retry mode, timeouts (s).
+MANAGEMENT_ATTEMPTS = 3
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
 
 
 def client_config(attempts: int, pool: int) -> Config:
     """Explicit retries and timeouts, a pool sized to the caller's concurrency."""
     return Config(
         retries={"mode": "standard", "max_attempts": attempts},
-        connect_timeout=2,
-        read_timeout=5,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
         max_pool_connections=pool,
         # Every request is built by code that mypy checks against the service's stubs,
         # and the service validates it again; botocore's own walk over the parameters
@@ -61,10 +65,11 @@ def management_endpoint(
 ) -> str | None:
     """Where to POST @connections: the configured endpoint, else the event's own API.
 
-    When AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI (or AWS_ENDPOINT_URL) is set, boto3's own
-    endpoint handling must win, so no endpoint_url is passed at all (None).
+    When AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI (or AWS_ENDPOINT_URL, or the config file)
+    configures one, that one wins, as it would in boto3: None is returned, and the sender
+    (and the fan-out function a shard is handed to) reads it from its own environment.
     """
-    if any(os.environ.get(name) for name in MANAGEMENT_ENDPOINT_ENV):
+    if configured_endpoint() is not None:
         return None
     if configured:
         return configured
@@ -73,15 +78,21 @@ def management_endpoint(
     raise RuntimeError("no Management API endpoint: set CHAT_MANAGEMENT_ENDPOINT")
 
 
-def management(endpoint: str | None, concurrency: int) -> ApiGatewayManagementApiClient:
-    """The Management API client for `endpoint`, its pool sized to the fan-out concurrency."""
+def management(endpoint: str | None, concurrency: int) -> ManagementApi:
+    """The Management API sender for `endpoint` (None: the configured one), with up to
+    `concurrency` POSTs in flight."""
     with _lock:
-        client = _management.get(endpoint)
-        if client is None:
-            where = {} if endpoint is None else {"endpoint_url": endpoint}
-            client = _client("apigatewaymanagementapi", attempts=3, pool=concurrency, **where)
-            _management[endpoint] = client
-        return client
+        sender = _management.get(endpoint)
+        if sender is None:
+            sender = ManagementApi(
+                endpoint,
+                concurrency=concurrency,
+                attempts=MANAGEMENT_ATTEMPTS,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+            )
+            _management[endpoint] = sender
+        return sender
 
 
 def lambda_client() -> LambdaClient:

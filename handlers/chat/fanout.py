@@ -1,24 +1,21 @@
 """Delivering one frame to many connections through the Management API.
 
-Bounded concurrency (a shared thread pool the size of the client's connection pool),
-GoneException caught before ClientError, one failure never stops the rest, and no new
-delivery is started when the invocation is about to time out. The caller removes the
-connections reported gone (the recipients, never the sender).
+Bounded concurrency (the sender keeps that many POSTs in flight), one failure never
+stops the rest, and no new delivery (nor retry) is started when the invocation is about
+to time out. The caller removes the connections reported gone (the recipients, never
+the sender).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-if TYPE_CHECKING:
-    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+from .management_api import GONE, Posted
 
 # Stop starting deliveries when less than this is left of the invocation: one POST can
 # take up to connect + read timeout, and the handler still has to answer.
@@ -32,6 +29,8 @@ class Deliveries:
     failed: int = 0  # errors other than gone, and deliveries skipped near the deadline
     elapsed_ms: float = 0.0
     handed_off: int = 0  # recipients whose delivery another invocation took over
+    # Why the failed ones failed, by error code (PayloadTooLargeException, NotStarted, ...).
+    errors: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: Deliveries) -> None:
         self.delivered += other.delivered
@@ -39,6 +38,21 @@ class Deliveries:
         self.failed += other.failed
         self.elapsed_ms += other.elapsed_ms
         self.handed_off += other.handed_off
+        for code, n in other.errors.items():
+            self.errors[code] = self.errors.get(code, 0) + n
+
+
+class Sender(Protocol):
+    """What FanOut posts through (`management_api.ManagementApi`)."""
+
+    def post_many(
+        self,
+        connection_ids: Collection[str],
+        data: bytes,
+        *,
+        concurrency: int | None = None,
+        time_left: Callable[[], float] | None = None,
+    ) -> Sequence[Posted]: ...
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -57,11 +71,11 @@ def thread_pool(size: int) -> ThreadPoolExecutor:
 class FanOut:
     def __init__(
         self,
-        client: ApiGatewayManagementApiClient,
+        sender: Sender,
         concurrency: int,
         remaining_ms: Callable[[], int] | None = None,
     ) -> None:
-        self._client = client
+        self._sender = sender
         self._concurrency = concurrency
         self._remaining_ms = remaining_ms
 
@@ -70,38 +84,25 @@ class FanOut:
         if not connection_ids:
             return result
         started = time.perf_counter()
-        data = payload.encode()
-        lock = threading.Lock()
+        remaining_ms = self._remaining_ms
+        time_left = None
+        if remaining_ms is not None:
 
-        def one(conn_id: str) -> None:
-            if self._remaining_ms is not None and self._remaining_ms() < DEADLINE_MARGIN_MS:
-                outcome = "failed"
+            def time_left() -> float:
+                return (remaining_ms() - DEADLINE_MARGIN_MS) / 1000
+
+        posted = self._sender.post_many(
+            connection_ids, payload.encode(), concurrency=self._concurrency, time_left=time_left
+        )
+        for p in posted:
+            if p.error is None:
+                result.delivered += 1
+            elif p.error == GONE:
+                result.gone.append(p.connection_id)
             else:
-                outcome = self._post(conn_id, data)
-            with lock:
-                if outcome == "delivered":
-                    result.delivered += 1
-                elif outcome == "gone":
-                    result.gone.append(conn_id)
-                else:
-                    result.failed += 1
-
-        if len(connection_ids) == 1:
-            one(next(iter(connection_ids)))  # no thread hop for the common single delivery
-        else:
-            pool = thread_pool(self._concurrency)
-            for future in [pool.submit(one, c) for c in connection_ids]:
-                future.result()
+                # Throttling was already retried by the sender; anything else is this
+                # recipient's problem, not the other recipients'.
+                result.failed += 1
+                result.errors[p.error] = result.errors.get(p.error, 0) + 1
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
-
-    def _post(self, conn_id: str, data: bytes) -> str:
-        try:
-            self._client.post_to_connection(ConnectionId=conn_id, Data=data)
-            return "delivered"
-        except self._client.exceptions.GoneException:
-            return "gone"
-        except (ClientError, BotoCoreError):
-            # Throttling was already retried by the client; anything else is this
-            # recipient's problem, not the other recipients'.
-            return "failed"

@@ -109,7 +109,7 @@ class Settings:
     rate_window_s: int = DEFAULT_RATE_WINDOW_S
     fanout_concurrency: int = 32
     fanout_function: str | None = None  # None: every fan-out is delivered in-line
-    fanout_shard_size: int = 250
+    fanout_shard_size: int = 750
     connection_ttl_s: int = DEFAULT_CONNECTION_TTL_S
     dedup_window_s: int = DEDUP_WINDOW_S
     management_endpoint: str | None = None
@@ -164,7 +164,7 @@ class Settings:
             fanout_concurrency=_int(env, FANOUT_CONCURRENCY, 32, 1, 512),
             fanout_function=opt(FANOUT_FUNCTION),
             # 5,000 ids (~120 KB) plus the largest frame stay under the 1 MB Event payload.
-            fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 250, 10, 5000),
+            fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 750, 10, 5000),
             connection_ttl_s=_int(env, CONNECTION_TTL_SECONDS, DEFAULT_CONNECTION_TTL_S, 60, 86400),
             management_endpoint=opt(MANAGEMENT_ENDPOINT),
             presence_max_users=_int(env, PRESENCE_MAX_USERS, 0, 0, 10_000_000),

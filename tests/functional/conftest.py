@@ -1,8 +1,8 @@
 """Functional tier: the Lambda handlers driven with recorded AWS events, under moto's
-in-process `mock_aws`. Deliveries go through the real boto3 Management API client; its
-HTTP exchange is answered by a botocore hook that records each POST, or answers 410 with
-`x-amzn-ErrorType: GoneException` for connections the test declared stale, exactly as
-API Gateway does, so the handlers' GoneException path runs for real.
+in-process `mock_aws`. Deliveries go through the handlers' own Management API sender,
+over real HTTP, to a loopback server (tests/mgmt_peer.py) that records each POST, or
+answers 410 with `x-amzn-ErrorType: GoneException` for connections the test declared
+stale, exactly as API Gateway does, so the handlers' GoneException path runs for real.
 """
 
 from __future__ import annotations
@@ -10,21 +10,19 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
 from client.tokens import mint_token
 from handlers.chat import service
 from tests.conftest import load_event
+from tests.mgmt_peer import MgmtPeer, mgmt_peer
 from wschat_protocol import ACTIONS
 
 SECRET = "functional-test-secret-32-bytes-long!"
@@ -83,25 +81,16 @@ class Context:
 class Gateway:
     """Plays API Gateway for the handlers: events in, route responses and deliveries out."""
 
-    def __init__(self) -> None:
-        self.inbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.stale: set[str] = set()  # connections whose POST answers 410
-        self.posts = 0
+    def __init__(self, peer: MgmtPeer) -> None:
+        self.peer = peer  # the Management API the handlers post to
+        self.inbox = peer.inbox
+        self.stale = peer.stale  # connections whose POST answers 410
         self._n = 0
         self.users: dict[str, tuple[str, str]] = {}
 
-    # -- the Management API, seen from boto3 --------------------------------------
-
-    def answer_post(self, request: Any, **_: Any) -> AWSResponse:
-        self.posts += 1
-        conn_id = unquote(request.url.rsplit("/", 1)[1])
-        if conn_id in self.stale:
-            headers = HTTPHeaders()
-            headers["x-amzn-ErrorType"] = "GoneException"
-            headers["content-type"] = "application/json"
-            return AWSResponse(request.url, 410, headers, _Body(b'{"message":null}'))
-        self.inbox[conn_id].append(json.loads(request.body))
-        return AWSResponse(request.url, 200, HTTPHeaders(), _Body(b""))
+    @property
+    def posts(self) -> int:
+        return self.peer.posts
 
     # -- events -----------------------------------------------------------------------
 
@@ -209,20 +198,17 @@ def aws() -> Iterator[None]:
         chat_aws._dynamodb = None
         chat_aws._management.clear()
         yield
+        for sender in chat_aws._management.values():
+            sender.close()
+        chat_aws._management.clear()
 
 
 @pytest.fixture
-def gw(aws: None) -> Gateway:
-    from handlers.chat import aws as chat_aws
-
-    gateway = Gateway()
-    endpoint = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
-    client = chat_aws.management(endpoint, 8)
-    client.meta.events.register_first(
-        "before-send.apigatewaymanagementapi.PostToConnection",
-        gateway.answer_post,  # type: ignore[arg-type]  # botocore's stubs say None; a response is allowed
-    )
-    return gateway
+def gw(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    with mgmt_peer() as peer:
+        # As the local stack does it: the configured endpoint beats the event's own.
+        monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", f"{peer.url}/dev")
+        yield Gateway(peer)
 
 
 @pytest.fixture

@@ -1,53 +1,73 @@
-"""Fan-out against botocore's Stubber: gone and failing recipients stop nobody."""
+"""FanOut over its sender: outcomes sorted into delivered, gone and failed (with why),
+and the invocation's deadline passed down as the question asked before every POST.
+(The sender itself is tested against the real local gateway:
+tests/integration/gateway/test_mgmt_sender.py.)"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection
 
-import boto3
-from botocore.stub import Stubber
-
-from handlers.chat.fanout import FanOut
-
-if TYPE_CHECKING:
-    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+from handlers.chat.fanout import DEADLINE_MARGIN_MS, Deliveries, FanOut
+from handlers.chat.management_api import NOT_STARTED, Posted
 
 
-def client() -> ApiGatewayManagementApiClient:
-    return boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url="https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev",
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+class ScriptedSender:
+    """Answers each connection id with the error scripted for it (None: delivered)."""
+
+    def __init__(self, errors: dict[str, str | None]) -> None:
+        self.errors = errors
+        self.calls: list[tuple[list[str], bytes, int | None]] = []
+        self.time_left: Callable[[], float] | None = None
+
+    def post_many(
+        self,
+        connection_ids: Collection[str],
+        data: bytes,
+        *,
+        concurrency: int | None = None,
+        time_left: Callable[[], float] | None = None,
+    ) -> list[Posted]:
+        self.calls.append((list(connection_ids), data, concurrency))
+        self.time_left = time_left
+        return [Posted(c, self.errors.get(c)) for c in connection_ids]
 
 
 def test_gone_and_failed_recipients_are_reported_and_the_rest_delivered() -> None:
-    mgmt = client()
-    stub = Stubber(mgmt)
-    # One at a time (concurrency 1) so the Stubber's ordered expectations hold.
-    stub.add_response("post_to_connection", {}, {"ConnectionId": "a=", "Data": b"hi"})
-    stub.add_client_error("post_to_connection", "GoneException", http_status_code=410)
-    stub.add_client_error("post_to_connection", "ForbiddenException", http_status_code=403)
-    stub.add_response("post_to_connection", {}, {"ConnectionId": "d=", "Data": b"hi"})
-    with stub:
-        result = FanOut(mgmt, concurrency=1).deliver(["a=", "b=", "c=", "d="], "hi")
-    assert result.delivered == 2
-    assert result.gone == ["b="]
-    assert result.failed == 1
-    stub.assert_no_pending_responses()
+    sender = ScriptedSender(
+        {"b=": "GoneException", "c=": "PayloadTooLargeException", "e=": "ReadTimeoutError"}
+    )
+    result = FanOut(sender, concurrency=7).deliver(["a=", "b=", "c=", "d=", "e="], "hé")
+    assert (result.delivered, result.gone, result.failed) == (2, ["b="], 2)
+    assert result.errors == {"PayloadTooLargeException": 1, "ReadTimeoutError": 1}
+    assert sender.calls == [(["a=", "b=", "c=", "d=", "e="], "hé".encode(), 7)]
 
 
 def test_nothing_to_deliver_makes_no_call() -> None:
-    mgmt = client()
-    with Stubber(mgmt):
-        assert FanOut(mgmt, concurrency=4).deliver([], "x").delivered == 0
+    sender = ScriptedSender({})
+    assert FanOut(sender, concurrency=4).deliver([], "x").delivered == 0
+    assert sender.calls == []
 
 
-def test_no_post_is_started_past_the_deadline() -> None:
-    mgmt = client()
-    with Stubber(mgmt) as stub:
-        result = FanOut(mgmt, concurrency=1, remaining_ms=lambda: 100).deliver(["a=", "b="], "x")
-        stub.assert_no_pending_responses()
-    assert (result.delivered, result.failed) == (0, 2)
+def test_posts_may_start_only_while_more_than_the_margin_is_left() -> None:
+    left = [DEADLINE_MARGIN_MS + 1]
+    sender = ScriptedSender({})
+    FanOut(sender, concurrency=1, remaining_ms=lambda: left[0]).deliver(["a="], "x")
+    assert sender.time_left is not None and sender.time_left() == 0.001
+    left[0] = DEADLINE_MARGIN_MS - 500
+    assert sender.time_left() == -0.5
+    # Without a context (tests, scripts) nothing is cut short.
+    FanOut(sender, concurrency=1).deliver(["a="], "x")
+    assert sender.time_left is None
+
+
+def test_skipped_recipients_count_as_failed_and_merge_adds_up() -> None:
+    sender = ScriptedSender({"a=": NOT_STARTED, "b=": NOT_STARTED})
+    first = FanOut(sender, concurrency=2).deliver(["a=", "b="], "x")
+    assert (first.failed, first.errors) == (2, {NOT_STARTED: 2})
+    total = Deliveries(delivered=3, errors={NOT_STARTED: 1, "ForbiddenException": 1})
+    total.merge(first)
+    assert (total.delivered, total.failed, total.errors) == (
+        3,
+        2,
+        {NOT_STARTED: 3, "ForbiddenException": 1},
+    )
