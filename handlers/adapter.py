@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .chat import aws
@@ -65,10 +65,28 @@ def record(metrics: Metrics, out: Outcome) -> None:
         metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(d.gone))
     if d.failed:
         metrics.add_metric(name="FailedDeliveries", unit=MetricUnit.Count, value=d.failed)
+        count_failures_by_code(metrics, d.errors)
     if d.handed_off:
         metrics.add_metric(name="HandedOffDeliveries", unit=MetricUnit.Count, value=d.handed_off)
     if d.delivered or d.gone or d.failed:
         metrics.add_metric(name="FanOutTime", unit=MetricUnit.Milliseconds, value=d.elapsed_ms)
+
+
+def count_failures_by_code(metrics: Metrics, errors: dict[str, int]) -> None:
+    """FailedDeliveries split by the sender's error code (PayloadTooLargeException,
+    ForbiddenException, ReadTimeoutError, NotStarted, ...: a small set), each in a document
+    of its own: a dimension on `metrics` would move every metric of the invocation, and
+    the alarm's series (service only), onto it. Its own name, so that a sum over every
+    series of a name (a dashboard's SEARCH, the local harness's log line) counts once."""
+    for code, count in sorted(errors.items()):
+        with single_metric(
+            name="FailedDeliveriesByCode",
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=metrics.namespace,
+            default_dimensions={"code": code},
+        ):
+            pass
 
 
 def count_refusal(metrics: Metrics, name: str, code: str) -> None:

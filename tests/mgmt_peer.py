@@ -3,7 +3,8 @@
 The handlers post through real HTTP (handlers/chat/management_api.py); where no WebSocket
 connections exist (the functional tier drives the handlers with recorded events), this
 server answers their `POST [/{stage}]/@connections/{id}` as API Gateway does: 200, or 410
-with `x-amzn-ErrorType: GoneException` for the ids a test declared stale. It records what
+with `x-amzn-ErrorType: GoneException` for the ids a test declared stale, or another
+error a test names for an id (`refuse`). It records what
 it was sent, headers included, so a test can see the signature. The integration tiers
 post to the real local gateway (infra.gateway) instead.
 """
@@ -32,6 +33,8 @@ class MgmtPeer:
     def __init__(self, server: ThreadingHTTPServer) -> None:
         self._server = server
         self.stale: set[str] = set()  # connection ids answered 410 GoneException
+        # connection id -> (status, x-amzn-ErrorType) it is answered with
+        self.refuse: dict[str, tuple[int, str]] = {}
         self.inbox: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
         self.received: list[Post] = []
         self._lock = threading.Lock()
@@ -45,14 +48,20 @@ class MgmtPeer:
     def posts(self) -> int:
         return len(self.received)
 
-    def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    def answer(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str | None, bytes]:
+        """Status, x-amzn-ErrorType (None for a success) and body of the answer."""
         conn_id = unquote(path.rsplit("/", 1)[1])
         with self._lock:
             self.received.append(Post(path, headers, body))
             if conn_id in self.stale:
-                return 410, b'{"message":null}'
+                return 410, "GoneException", b'{"message":null}'
+            if conn_id in self.refuse:
+                status, error = self.refuse[conn_id]
+                return status, error, b'{"message":null}'
             self.inbox[conn_id].append(json.loads(body))
-        return 200, b""
+        return 200, None, b""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,10 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        status, payload = self.server.peer.answer(self.path, dict(self.headers.items()), body)
+        answer = self.server.peer.answer(self.path, dict(self.headers.items()), body)
+        status, error, payload = answer
         self.send_response(status)
-        if status == 410:
-            self.send_header("x-amzn-ErrorType", "GoneException")
+        if error is not None:
+            self.send_header("x-amzn-ErrorType", error)
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

@@ -127,6 +127,25 @@ def test_metrics_are_emitted_as_emf(gw: Gateway, capsys: pytest.CaptureFixture[s
     assert {"Frames", "Messages", "Deliveries", "FanOutTime"} <= names
 
 
+def test_failed_deliveries_are_counted_in_all_and_by_error_code(
+    gw: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b, c = gw.connect("alice"), gw.connect("bob"), gw.connect("carol")
+    for conn in (a, b, c):
+        gw.send(conn, action="join", room="lobby")
+    gw.peer.refuse[b] = (413, "PayloadTooLargeException")
+    gw.peer.refuse[c] = (403, "ForbiddenException")
+    capsys.readouterr()
+    gw.send(a, action="send", room="lobby", text="hi")
+    docs = emitted(capsys)
+    (invocation,) = [d for d in docs if "Frames" in metric_names(d)]
+    # The alarm's series: all failures, with the service dimension only.
+    assert invocation["FailedDeliveries"] == [2.0] and "code" not in invocation
+    by_code = {d["code"]: d["FailedDeliveriesByCode"] for d in docs if "code" in d}
+    assert by_code == {"PayloadTooLargeException": [1.0], "ForbiddenException": [1.0]}
+    assert all(d["service"] == "wschat" for d in docs)
+
+
 def test_refusals_are_counted_by_code(
     publishing: Gateway, capsys: pytest.CaptureFixture[str]
 ) -> None:
