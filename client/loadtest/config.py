@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client import tls
+from client import protocol, tls
+from wschat_protocol import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW_S
 
-# The service's default per-connection rate limit (serverless.yml CHAT_RATE_LIMIT /
-# CHAT_RATE_WINDOW_SECONDS): past it, sends are answered with `rate_limited`.
-SERVICE_RATE_LIMIT = 50
-SERVICE_RATE_WINDOW_S = 10.0
+# The service's default per-connection rate limit (a deployment may set others with
+# CHAT_RATE_LIMIT / CHAT_RATE_WINDOW_SECONDS): past it, sends are answered `rate_limited`.
+SERVICE_RATE_LIMIT = DEFAULT_RATE_LIMIT
+SERVICE_RATE_WINDOW_S = float(DEFAULT_RATE_WINDOW_S)
 
 SCENARIO_ACTIONS = ("send", "history", "churn", "reconnect")
 DEFAULT_MASTER_PORT = 5557  # Locust's
@@ -52,7 +53,7 @@ class LoadConfig:
     progress: bool
     mix: dict[str, float] = field(default_factory=lambda: {"send": 1.0})
     think_s: float | None = None  # mean pause between a user's actions (instead of --rate)
-    history_limit: int = 50
+    history_limit: int = protocol.HISTORY_DEFAULT_LIMIT
     thresholds: Thresholds = Thresholds()
     mode: str = "local"  # local | master | worker
     master_host: str = "127.0.0.1"
@@ -238,7 +239,12 @@ def parser() -> argparse.ArgumentParser:
         help="mean think time between a user's actions (instead of pacing by --rate)",
     )
     p.add_argument(
-        "--history-limit", type=positive_int, default=50, metavar="L", help="history page (50)"
+        "--history-limit",
+        type=positive_int,
+        default=protocol.HISTORY_DEFAULT_LIMIT,
+        metavar="L",
+        help=f"history page ({protocol.HISTORY_DEFAULT_LIMIT}, at most "
+        f"{protocol.HISTORY_MAX_LIMIT})",
     )
     p.add_argument(
         "--payload", type=int, metavar="BYTES", default=64, help="bytes of padding per message (64)"
@@ -375,7 +381,7 @@ def parse(argv: list[str] | None = None) -> LoadConfig:
         progress=not a.quiet,
         mix=a.mix,
         think_s=a.think,
-        history_limit=min(a.history_limit, 100),
+        history_limit=min(a.history_limit, protocol.HISTORY_MAX_LIMIT),
         thresholds=Thresholds(a.max_p99_ms, a.max_lost, a.max_error_rate),
         mode=mode,
         master_host=a.master_host,

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -76,20 +77,26 @@ def test_a_bad_room_name_is_bad_everywhere(name: object) -> None:
         validate_room(name)
 
 
-def test_the_web_page_refuses_the_same_room_names() -> None:
+def web_module_map(function: str, args: list[Any]) -> list[Any]:
+    """`args.map(function)` in node, with the web page's generated protocol.js as `m`."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")  # `make test` installs it for npm anyway
-    names = ["abc\n", "abc", "a" * 64, "a" * 65, "feed:cpu", "_x", "a b"]
     script = (
         f"import({json.dumps(web.TARGET.as_uri())}).then(m => "
-        f"console.log(JSON.stringify({json.dumps(names)}.map(m.validRoom))))"
+        f"console.log(JSON.stringify({json.dumps(args)}.map(a => m.{function}(a)))))"
     )
     out = subprocess.run(
         [node, "--input-type=module", "-e", script], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [facts.valid_room(n) for n in names]
+    result: list[Any] = json.loads(out.stdout)
+    return result
+
+
+def test_the_web_page_refuses_the_same_room_names() -> None:
+    names = ["abc\n", "abc", "a" * 64, "a" * 65, "feed:cpu", "_x", "a b"]
+    assert web_module_map("validRoom", names) == [facts.valid_room(n) for n in names]
 
 
 def test_a_catch_up_cursor_starts_before_the_last_seen_id() -> None:
@@ -103,19 +110,8 @@ def test_a_catch_up_cursor_starts_before_the_last_seen_id() -> None:
 
 
 def test_the_web_page_starts_its_catch_up_where_the_python_clients_do() -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
     seen = [facts.id_at(1_795_255_200_000), facts.id_at(3_000), None, "junk", "Z" * 26]
-    script = (
-        f"import({json.dumps(web.TARGET.as_uri())}).then(m => "
-        f"console.log(JSON.stringify({json.dumps(seen)}.map(i => m.catchUpCursor(i)))))"
-    )
-    out = subprocess.run(
-        [node, "--input-type=module", "-e", script], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [facts.catch_up_cursor(i) for i in seen]
+    assert web_module_map("catchUpCursor", seen) == [facts.catch_up_cursor(i) for i in seen]
 
 
 def _literal(node: ast.expr) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -42,14 +43,24 @@ Template = dict[str, Any]
 
 
 def _stale() -> bool:
-    """Missing, older than serverless.yml or the handlers it zips, or for another stage."""
+    """Missing, older than serverless.yml or the code it zips, or for another stage or
+    architecture."""
     if not TEMPLATE.exists():
         return True
-    sources = [REPO / "serverless.yml", *(REPO / "handlers").rglob("*.py")]
+    sources = [
+        REPO / "serverless.yml",
+        *(REPO / "handlers").rglob("*.py"),
+        *(REPO / "wschat_protocol").rglob("*.py"),
+    ]
     if TEMPLATE.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         return True
-    api = json.loads(TEMPLATE.read_text())["Resources"].get("WebsocketsApi", {})
-    return bool(api.get("Properties", {}).get("Name") != f"wschat-{STAGE}")
+    resources = json.loads(TEMPLATE.read_text())["Resources"]
+    api = resources.get("WebsocketsApi", {}).get("Properties", {})
+    layer = resources.get("DepsLambdaLayer", {}).get("Properties", {})
+    return bool(
+        api.get("Name") != f"wschat-{STAGE}"
+        or layer.get("CompatibleArchitectures") != [ARCHITECTURE]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +68,9 @@ def template() -> Template:
     if _stale():
         if not (REPO / "node_modules" / ".bin" / "osls").exists():
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=REPO, check=True)
-        subprocess.run([str(REPO / "scripts" / "package.sh"), STAGE], cwd=REPO, check=True)
+        # The deployed default, whatever the local stack runs (tests/conftest.py).
+        env = {**os.environ, "WSCHAT_ARCHITECTURE": ARCHITECTURE}
+        subprocess.run([str(REPO / "scripts" / "package.sh"), STAGE], cwd=REPO, env=env, check=True)
     data: Template = json.loads(TEMPLATE.read_text())
     return data
 

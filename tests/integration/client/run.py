@@ -17,8 +17,9 @@ class Done:
     err: str
 
 
-async def run_client(stack: LocalStack, module: str, *args: str, within: float = 60.0) -> Done:
-    proc = await asyncio.create_subprocess_exec(
+async def start_client(stack: LocalStack, module: str, *args: str) -> asyncio.subprocess.Process:
+    """`python -m module args` in the checkout, with a user's environment for `stack`."""
+    return await asyncio.create_subprocess_exec(
         PYTHON,
         "-m",
         module,
@@ -28,6 +29,14 @@ async def run_client(stack: LocalStack, module: str, *args: str, within: float =
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def run_client(stack: LocalStack, module: str, *args: str, within: float = 60.0) -> Done:
+    return await finish(await start_client(stack, module, *args), within)
+
+
+async def finish(proc: asyncio.subprocess.Process, within: float = 60.0) -> Done:
+    """Its exit status and output, once it exits (killed past `within`, scaled)."""
     try:
         out, err = await asyncio.wait_for(proc.communicate(), scaled(within))
     except TimeoutError:

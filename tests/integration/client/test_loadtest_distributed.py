@@ -14,7 +14,7 @@ from typing import Any
 
 from infra.stack import LocalStack
 from tests.conftest import scaled
-from tests.integration.client.conftest import PYTHON, REPO, client_env
+from tests.integration.client.run import finish, start_client
 
 SAW = re.compile(r"^worker (w\d): (\d+) members saw (\d+) messages", re.M)
 
@@ -26,27 +26,7 @@ def free_port() -> int:
 
 
 async def start(stack: LocalStack, *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        PYTHON,
-        "-m",
-        "client.loadtest",
-        *args,
-        cwd=str(REPO),
-        env=client_env(stack),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def finish(proc: asyncio.subprocess.Process, within: float = 90) -> tuple[int, str, str]:
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), scaled(within))
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await start_client(stack, "client.loadtest", *args)
 
 
 async def run_distributed(
@@ -72,8 +52,9 @@ async def run_distributed(
             pass
         await asyncio.sleep(kill_after)
         workers[0].send_signal(signal.SIGKILL)
-    status, m_out, m_err = await finish(master)
-    worker_outs = [(await finish(w, 30))[1] for w in workers]
+    done = await finish(master, 90)
+    status, m_out, m_err = done.status, done.out, done.err
+    worker_outs = [(await finish(w, 30)).out for w in workers]
     assert out.exists(), m_out + m_err
     return status, m_out, json.loads(out.read_text()), worker_outs
 
