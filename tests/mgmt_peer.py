@@ -6,7 +6,7 @@ server answers their `POST [/{stage}]/@connections/{id}` as API Gateway does: 20
 with `x-amzn-ErrorType: GoneException` for the ids a test declared stale, or another
 error a test names for an id (`refuse`). It records what
 it was sent, headers included, so a test can see the signature. The integration tiers
-post to the real local gateway (infra.gateway) instead.
+post to the real local gateway (infra.apigateway) instead.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""FanOut and the lean Management API sender through the real local gateway (infra.gateway,
+"""FanOut and the lean Management API sender through the real local gateway (infra.apigateway,
 real HTTP and WebSockets): a 410 with its error type reports the recipient gone, a 429 is
 retried with backoff, a 413 is reported and not retried, no POST or retry starts past the
 invocation's deadline, and one failure never stops the rest. Also https with the CA bundle
