@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.harness import host_architecture
 from bench.machine import describe
 from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
@@ -77,11 +77,6 @@ class Target:
     prelude: str  # code run before the timed import (sets sys.path)
     cwd: Path
     extra_env: dict[str, str]
-
-
-def host_architecture() -> str:
-    machine = platform.machine().lower()
-    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[machine]
 
 
 def python312() -> str:

@@ -36,14 +36,20 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.clients import Arrivals, Member, close_all, now, open_members, raise_fd_limit
-from bench.harness import ROOT, Harness, handler_store, running_harness
+from bench.harness import (
+    BENCH_SETTINGS,
+    ROOT,
+    Harness,
+    handler_store,
+    running_harness,
+    service_with,
+)
 from bench.machine import describe
 from bench.procs import cmdline, cpu_seconds, harness_processes
 from client import protocol
@@ -85,28 +91,11 @@ def configured(setting: str, service: Path = SERVICE) -> int:
     return int(m.group(1))
 
 
-@asynccontextmanager
-async def service_file(variant: Variant) -> AsyncIterator[Path]:
+def service_file(variant: Variant) -> AbstractContextManager[Path]:
     """serverless.yml, or a copy beside it with the variant's fan-out settings."""
     changes = {"SHARD_SIZE": variant.shard_size, "CONCURRENCY": variant.concurrency}
-    service = variant.service
-    text = service.read_text()
-    for setting, value in changes.items():
-        if value is not None:
-            pattern = rf"(CHAT_FANOUT_{setting}:\s*)'?\d+'?"
-            text, n = re.subn(pattern, rf"\g<1>'{value}'", text)
-            if n != 1:
-                raise RuntimeError(f"CHAT_FANOUT_{setting} not found in serverless.yml")
-    if text == service.read_text():
-        yield service
-        return
-    # Beside the original: handler paths are relative to the file.
-    copy = variant.root / f".bench-fanout-{secrets.token_hex(3)}.yml"
-    copy.write_text(text)
-    try:
-        yield copy
-    finally:
-        copy.unlink(missing_ok=True)
+    fanout = {f"CHAT_FANOUT_{k}": v for k, v in changes.items() if v is not None}
+    return service_with({**BENCH_SETTINGS, **fanout}, required=list(fanout), root=variant.root)
 
 
 def cpu_groups(h: Harness) -> dict[str, float]:
@@ -336,7 +325,7 @@ class Running:
 
 async def start(args: argparse.Namespace, variant: Variant, exits: AsyncExitStack) -> Running:
     print(f"{variant.label}:", flush=True)
-    service = await exits.enter_async_context(service_file(variant))
+    service = exits.enter_context(service_file(variant))
     h = await exits.enter_async_context(
         running_harness(
             "--service",

@@ -263,33 +263,34 @@ async def _crowd_main(url: str, secret: str, user: str, n: int) -> None:
 
 @contextlib.asynccontextmanager
 async def gateway(posts: int, cert: Any | None) -> AsyncIterator[Target]:
-    from bench.harness import handler_store, running_harness
+    from bench.harness import BENCH_SETTINGS, handler_store, running_harness, service_with
 
     tls = ["--tls-cert", str(cert.cert), "--tls-key", str(cert.key)] if cert else []
-    async with running_harness(*tls) as h:
-        user = f"mgmt-{secrets.token_hex(3)}"
-        env = {**os.environ, **({"SSL_CERT_FILE": str(cert.cert)} if cert else {})}
-        crowd = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *("-m", "bench.mgmt_sender", "_crowd", h.ws_url, h.secret, user, str(posts)),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
-        try:
-            assert crowd.stdout is not None
-            if (await asyncio.wait_for(crowd.stdout.readline(), 120)).strip() != b"ready":
-                raise RuntimeError("the crowd did not connect")
-            store, _db, _settings = handler_store(h.dynamodb_endpoint, h.stage)
-            ids = store.user_connections(user, int(time.time() * 1000))
-            if len(ids) != posts:
-                raise RuntimeError(f"{len(ids)} connections in DynamoDB, expected {posts}")
-            cafile = str(cert.cert) if cert else None
-            yield Target(f"gateway{'-tls' if cert else ''}", h.mgmt_url, ids, cafile, h.pid)
-        finally:
-            assert crowd.stdin is not None
-            crowd.stdin.close()
-            await crowd.wait()
+    with service_with(BENCH_SETTINGS) as service:
+        async with running_harness("--service", str(service), *tls) as h:
+            user = f"mgmt-{secrets.token_hex(3)}"
+            env = {**os.environ, **({"SSL_CERT_FILE": str(cert.cert)} if cert else {})}
+            crowd = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *("-m", "bench.mgmt_sender", "_crowd", h.ws_url, h.secret, user, str(posts)),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            try:
+                assert crowd.stdout is not None
+                if (await asyncio.wait_for(crowd.stdout.readline(), 120)).strip() != b"ready":
+                    raise RuntimeError("the crowd did not connect")
+                store, _db, _settings = handler_store(h.dynamodb_endpoint, h.stage)
+                ids = store.user_connections(user, int(time.time() * 1000))
+                if len(ids) != posts:
+                    raise RuntimeError(f"{len(ids)} connections in DynamoDB, expected {posts}")
+                cafile = str(cert.cert) if cert else None
+                yield Target(f"gateway{'-tls' if cert else ''}", h.mgmt_url, ids, cafile, h.pid)
+            finally:
+                assert crowd.stdin is not None
+                crowd.stdin.close()
+                await crowd.wait()
 
 
 # -- measuring ---------------------------------------------------------------------------
