@@ -218,6 +218,8 @@ async def test_after_a_network_cut_the_page_reconnects_and_catches_up(
         # A quiet room: nothing shown yet, so there is no message to page back to.
         alice = await open_page("alice", "Alice", room=room, ws=ws, backoff="1")
         await expect(alice.locator("#status")).to_have_text("online as Alice")
+        # In the room before the cut (the join's answer may come after "online").
+        await expect(alice.locator("#room-title")).to_have_text(f"#{room}")
         texts = log(alice).locator(".msg:not(.pending) .msg-text")
         bob = await Peer.open(web_stack, "bob", "Bob")
         await bob.join(room)
