@@ -83,7 +83,7 @@ test-lowest: $(VENV_STAMP)
 	test -x $(LOWEST_VENV)/bin/python || $(UV) venv --quiet --python python3 $(LOWEST_VENV)
 	$(UV) pip sync --quiet --python $(LOWEST_VENV)/bin/python build/lowest-requirements.txt
 	$(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --no-deps -e .
-	@echo "test-lowest: $$(grep -E '^(aws-lambda-powertools|pyjwt|boto3|moto|websockets|cryptography|werkzeug)==' build/lowest-requirements.txt | tr '\n' ' ')"
+	@echo "test-lowest: $$(grep -E '^(aws-lambda-powertools|pyjwt|boto3|aiohttp|moto|websockets|cryptography|werkzeug)==' build/lowest-requirements.txt | tr '\n' ' ')"
 	$(LOCAL) $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  --ignore=tests/unit/test_template.py tests/unit tests/functional tests/integration/dynamo
 
