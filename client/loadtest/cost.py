@@ -33,7 +33,7 @@ HOURS_PER_MONTH = 730  # the AWS pricing pages' month
 MONTH_S = HOURS_PER_MONTH * 3600
 FORCED_RECONNECT_S = 2 * 3600  # API Gateway's hard limit on a connection's life
 PING_EVERY_S = 300  # the bundled clients' keepalive (inside the 10-minute idle timeout)
-FANOUT_SHARD = 250  # recipients per invocation before `fanout` takes over (serverless.yml)
+FANOUT_SHARD = 750  # recipients per invocation before `fanout` takes over (serverless.yml)
 MEMBER_ITEM_BYTES = 150  # a membership item, as read by the members Query
 ROOM_USER_ITEM_BYTES = 100  # a room-user item (`RU#{room}`), as read by members / COUNT
 MESSAGE_ITEM_BYTES = 200  # a stored message, as read by history (plus its data)
@@ -63,7 +63,8 @@ class Durations:
     connect: float = 20.0
     disconnect: float = 30.0
     message: float = 40.0
-    fanout: float = 200.0
+    # A shard of 750 recipients on 512 MB: ~0.6 s (docs/deployment.md, "Fan-out").
+    fanout: float = 600.0
 
 
 @dataclass(frozen=True)
