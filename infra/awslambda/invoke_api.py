@@ -7,9 +7,12 @@ or a function error as 200 with `X-Amz-Function-Error: Unhandled`), Event (202 a
 the invocation runs in the background and a failed one is retried twice, as Lambda
 does) or DryRun (204). Payload limits: 6 MB synchronous, 1 MB asynchronous (413).
 Errors carry `x-amzn-ErrorType` so botocore raises the same exception classes as on AWS.
+Like Lambda, it takes only SigV4-signed requests (`infra.sigv4`: 403 `Missing
+Authentication Token` without an `Authorization` header; the signature's form and
+service are checked, not its key): a page or a bare `curl` cannot invoke a function.
 
 Not reproduced: versions and aliases (only `$LATEST`), `X-Amz-Log-Type: Tail`,
-`ClientContext`, destinations and dead-letter queues, signature checks.
+`ClientContext`, destinations and dead-letter queues, the signature's key.
 
 It knows nothing of the server it is mounted in: it is an `infra.http.HttpApp` that the
 stack hands to the gateway's listener, which passes it the paths it `handles`.
@@ -26,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from infra import sigv4
 from infra.http import HttpResponse
 from infra.service import Invocation, Invoker, ServiceSpec
 
@@ -72,6 +76,9 @@ class InvokeApi:
     async def request(
         self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> HttpResponse:
+        refused = sigv4.refusal(headers, "lambda")
+        if refused is not None:
+            return refused
         found = _INVOCATIONS.match(path)
         if found is None or method != "POST":
             return _error(404, "UnknownOperationException", f"no operation {method} {path}")
@@ -92,7 +99,7 @@ class InvokeApi:
             )
         try:
             event = json.loads(body) if body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             reason = f"Could not parse request body into json: {exc}"
             return _error(400, "InvalidRequestContentException", reason)
         if kind == "DryRun":
