@@ -5,9 +5,10 @@ Why not `loop.create_server`: when `accept()` fails with EMFILE, asyncio's accep
 schedules a retry one second later, and then goes on looping: one readiness event logs
 `backlog` tracebacks and schedules `backlog` retries. With the gateway's backlog of 4096
 that was about 7 MB of log a second while the process was out of file descriptors.
-Here the loop stops at the first such error: one warning line, the listening sockets
-paused for a backoff that doubles up to a second, and accepting again silently once a
-descriptor is free. Connections that arrive meanwhile wait in the kernel's backlog.
+Here the loop stops at the first such error: one warning line (at most one a minute,
+however often it happens), the listening sockets paused for a backoff that doubles up to
+a second, and accepting again silently once a descriptor is free. Connections that
+arrive meanwhile wait in the kernel's backlog.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _STARVED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPTS_PER_EVENT = 64
 FIRST_BACKOFF_S = 0.05
 MAX_BACKOFF_S = 1.0
+WARN_EVERY_S = 60.0
 
 
 class Listener:
@@ -46,7 +48,9 @@ class Listener:
         self._resume: asyncio.TimerHandle | None = None
         self._backoff_s = 0.0
         self.starved = False  # accepting is paused for want of file descriptors
-        self.episodes = 0  # how many times that happened (one log line each)
+        self.episodes = 0  # how many times that happened
+        self._warned_at: float | None = None
+        self._unwarned = 0  # episodes since the last warning
 
     async def start(self, host: str, port: int, backlog: int) -> None:
         """Bind every address `host` resolves to (all on the same port, even for port 0)."""
@@ -142,12 +146,20 @@ class Listener:
         if not self.starved:
             self.starved = True
             self.episodes += 1
-            log.warning(
-                "cannot accept connections: %s (%d open); new clients wait until some "
-                "close (raise `ulimit -n` or lower --max-connections)",
-                exc.strerror or exc,
-                self._open_connections(),
-            )
+            self._unwarned += 1
+            now = self._loop.time()
+            if self._warned_at is None or now - self._warned_at >= WARN_EVERY_S:
+                again = (
+                    f", {self._unwarned} times since the last warning" if self._warned_at else ""
+                )
+                self._warned_at, self._unwarned = now, 0
+                log.warning(
+                    "cannot accept connections: %s (%d open%s); new clients wait until "
+                    "some close (raise `ulimit -n` or lower --max-connections)",
+                    exc.strerror or exc,
+                    self._open_connections(),
+                    again,
+                )
         self._backoff_s = min(max(self._backoff_s * 2, FIRST_BACKOFF_S), MAX_BACKOFF_S)
         self._resume = self._loop.call_later(self._backoff_s, self._resumed)
 
