@@ -54,7 +54,8 @@ async def running_harness(
     *options: str, stage: str = "dev", log: Path | None = None
 ) -> AsyncIterator[Harness]:
     """Start `python -m infra --port 0 --quiet --stage STAGE *options`; stop it on exit."""
-    args = [sys.executable, "-m", "infra", "--port", "0", "--quiet", "--stage", stage, *options]
+    args = [sys.executable, "-m", "infra", "--port", "0", "--quiet", "--show-dynamodb"]
+    args += ["--stage", stage, *options]
     err = log.open("ab") if log else None
     # The bench's own secret (the harness makes one up otherwise, unknown to the bench).
     secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)
