@@ -10,7 +10,8 @@ page the developer visits, so the local gateway adds two rules (docs/gateway.md,
   not a name of this machine (DNS rebinding: a page whose own name now resolves to
   127.0.0.1 still sends its name).
 - A WebSocket handshake with an `Origin` (a browser's) is accepted only from the
-  gateway's own origin (a page it served) and the origins configured
+  gateway's own origin (a page on its port, from a name of this machine) and the
+  origins configured
   (`custom.local.allowedOrigins`, `--allow-origin`; ``*`` accepts any, as AWS does).
   Clients that send no `Origin` are not browsers and are not affected.
 """
@@ -94,9 +95,9 @@ class Access:
         host, _ = split_authority(host_header)
         return host in self.names or _is_ip(host) or _is_loopback(host)
 
-    def origin_allowed(self, origin: str, host_header: str | None, secure: bool) -> bool:
-        """Whether a browser page from `origin` may open a WebSocket whose handshake said
-        `Host: host_header` (over TLS when `secure`)."""
+    def origin_allowed(self, origin: str, host_header: str | None, port: int) -> bool:
+        """Whether a browser page from `origin` may open a WebSocket on the gateway that
+        listens on `port`, with a handshake that said `Host: host_header`."""
         if self.any_origin:
             return True
         normalized = normalize_origin(origin)
@@ -104,22 +105,19 @@ class Access:
             return False  # "null" (a file:// page, a sandboxed frame) or garbage
         if normalized in self.allowed_origins:
             return True
-        return self._own(normalized, host_header, secure)
+        return self._own(normalized, host_header, port)
 
-    def _own(self, origin: str, host_header: str | None, secure: bool) -> bool:
-        """A page this gateway served: same host and port as the handshake went to (on a
-        name of this machine), or both loopback on the same port."""
+    def _own(self, origin: str, host_header: str | None, port: int) -> bool:
+        """A page this gateway served: on its port, from a name of this machine (a
+        loopback name, the bound host, this host's names), or from the very address the
+        handshake went to (a LAN address, say, when bound beyond loopback)."""
+        parts = urlsplit(origin)
+        origin_host = (parts.hostname or "").lower()
+        if parts.port != port:
+            return False
+        if origin_host in self.names or _is_loopback(origin_host):
+            return True
         if not host_header or not self.serves_host(host_header):
             return False
-        parts = urlsplit(origin)
-        origin_host, origin_port = (parts.hostname or "").lower(), parts.port
-        host, port = split_authority(host_header)
-        port = port or (443 if secure else 80)
-        if origin_port != port:
-            return False
-        if origin_host == host:
-            return True
-        local = self.names
-        return (origin_host in local or _is_loopback(origin_host)) and (
-            host in local or _is_loopback(host)
-        )
+        host, _ = split_authority(host_header)
+        return origin_host == host

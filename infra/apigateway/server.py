@@ -195,7 +195,7 @@ class GatewayServer:
         log.info("gateway listening on %s (stage %s)", self.base_url, self.spec.stage)
         warning = beyond_loopback_warning(self.bound_addresses)
         if warning is not None:
-            log.warning("%s", warning)
+            log.warning("%s", warning.removeprefix("WARNING: "))
 
     @property
     def port(self) -> int:
@@ -481,7 +481,7 @@ class GatewayServer:
         return None
 
     def _origin_allowed(self, origin: str, hs: Handshake) -> bool:
-        allowed = self.access.origin_allowed(origin, hs.domain_name, hs.scheme == "wss")
+        allowed = self.access.origin_allowed(origin, hs.domain_name, self._port)
         if not allowed:
             self._log_refusal(
                 f"origin {origin!r}",

@@ -45,20 +45,18 @@ def test_other_names_are_not_dns_rebinding_is_refused(access: Access, host: str 
 
 
 @pytest.mark.parametrize(
-    ("origin", "host", "secure"),
+    ("origin", "host"),
     [
-        ("http://127.0.0.1:8080", "127.0.0.1:8080", False),  # a page the gateway served
-        ("http://localhost:8080", "localhost:8080", False),
-        ("http://localhost:8080", "127.0.0.1:8080", False),  # both loopback, same port
-        ("https://127.0.0.1:8080", "127.0.0.1:8080", True),
-        ("http://192.168.1.20:8080", "192.168.1.20:8080", False),  # same address and port
-        ("http://127.0.0.1", "127.0.0.1", False),  # default ports
+        ("http://127.0.0.1:8080", "127.0.0.1:8080"),  # a page the gateway served
+        ("http://localhost:8080", "localhost:8080"),
+        ("http://localhost:8080", "127.0.0.1:8080"),  # its page under another name
+        ("https://127.0.0.1:8080", "127.0.0.1:8080"),  # TLS on the same port
+        ("http://127.0.0.1:8080", "127.0.0.1:9999"),  # its page, through a local relay
+        ("http://192.168.1.20:8080", "192.168.1.20:8080"),  # bound beyond loopback
     ],
 )
-def test_the_gateways_own_pages_may_open_websockets(
-    access: Access, origin: str, host: str, secure: bool
-) -> None:
-    assert access.origin_allowed(origin, host, secure)
+def test_the_gateways_own_pages_may_open_websockets(access: Access, origin: str, host: str) -> None:
+    assert access.origin_allowed(origin, host, 8080)
 
 
 @pytest.mark.parametrize(
@@ -66,23 +64,24 @@ def test_the_gateways_own_pages_may_open_websockets(
     [
         ("https://evil.example", "127.0.0.1:8080"),  # a page elsewhere
         ("http://localhost:5173", "localhost:8080"),  # another local server's page
+        ("http://127.0.0.1", "127.0.0.1:8080"),  # port 80 is not the gateway's
         ("http://evil.example:8080", "evil.example:8080"),  # DNS rebinding
         ("http://192.168.1.99:8080", "127.0.0.1:8080"),  # another machine's page
         ("null", "127.0.0.1:8080"),  # a file:// page, a sandboxed frame
         ("garbage", "127.0.0.1:8080"),
-        ("http://127.0.0.1:8080", None),
+        ("http://192.168.1.20:8080", None),
     ],
 )
 def test_other_pages_may_not(access: Access, origin: str, host: str | None) -> None:
-    assert not access.origin_allowed(origin, host, False)
+    assert not access.origin_allowed(origin, host, 8080)
 
 
 def test_configured_origins_are_accepted_as_written_and_star_accepts_any() -> None:
     access = Access([], ["http://localhost:5173", "https://Chat.Example.com"])
-    assert access.origin_allowed("http://localhost:5173", "127.0.0.1:8080", False)
-    assert access.origin_allowed("https://chat.example.com:443", "127.0.0.1:8080", False)
-    assert not access.origin_allowed("http://localhost:5174", "127.0.0.1:8080", False)
-    assert Access([], ["*"]).origin_allowed("https://evil.example", "127.0.0.1:8080", False)
+    assert access.origin_allowed("http://localhost:5173", "127.0.0.1:8080", 8080)
+    assert access.origin_allowed("https://chat.example.com:443", "127.0.0.1:8080", 8080)
+    assert not access.origin_allowed("http://localhost:5174", "127.0.0.1:8080", 8080)
+    assert Access([], ["*"]).origin_allowed("https://evil.example", "127.0.0.1:8080", 8080)
     with pytest.raises(ValueError, match="not an origin"):
         Access([], ["localhost:5173"])
 
