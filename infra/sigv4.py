@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from infra.http import HttpResponse, json_message
+from infra.http import HttpResponse, header, json_message
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _PARAM = re.compile(r"\s*([A-Za-z]+)\s*=\s*([^,\s]*)\s*")
@@ -31,7 +31,7 @@ _QUOTE_LIMIT = 200
 def refusal(headers: Sequence[tuple[str, str]], service: str) -> HttpResponse | None:
     """AWS's answer to a request not signed for `service` (None: the header is a SigV4 one
     scoped to that service)."""
-    authorization = _header(headers, "authorization")
+    authorization = header(headers, "authorization")
     if authorization is None or not authorization.strip():
         return _error("MissingAuthenticationTokenException", "Missing Authentication Token")
     algorithm, _, rest = authorization.strip().partition(" ")
@@ -41,8 +41,8 @@ def refusal(headers: Sequence[tuple[str, str]], service: str) -> HttpResponse | 
         for name in ("Credential", "Signature", "SignedHeaders")
         if not params.get(name)
     ]
-    amz_date = _header(headers, "x-amz-date")
-    if amz_date is None and _header(headers, "date") is None:
+    amz_date = header(headers, "x-amz-date")
+    if amz_date is None and header(headers, "date") is None:
         missing.append(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
         )
@@ -89,10 +89,6 @@ def _params(text: str) -> dict[str, str]:
         if match is not None:
             found[match[1]] = match[2]
     return found
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    return next((value for key, value in headers if key.lower() == name), None)
 
 
 def _error(error_type: str, message: str) -> HttpResponse:

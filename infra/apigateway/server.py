@@ -48,7 +48,7 @@ from infra.apigateway.http_routes import HttpRequest
 from infra.apigateway.ids import execute_api_host
 from infra.apigateway.listener import Listener
 from infra.apigateway.wire import ClientConnection
-from infra.http import HttpApp, HttpResponse, json_message
+from infra.http import HttpApp, HttpResponse, header, json_message
 from infra.service import Invocation, Invoker, ServiceSpec
 from infra.tls import host_names
 
@@ -463,14 +463,14 @@ class GatewayServer:
     def _front_door(self, request: RawRequest) -> HttpResponse | None:
         """The AWS APIs on this port take no browser request and only this machine's
         names: 403 ForbiddenException otherwise (a signature is checked next)."""
-        host = _header(request.headers, "host")
+        host = header(request.headers, "host")
         if not self.access.serves_host(host):
             self._log_refusal(
                 f"host {host!r}",
                 "a request to the Management or Invoke API for another host name (DNS rebinding?)",
             )
             return json_message(403, "Forbidden", _FORBIDDEN)
-        origin = _header(request.headers, "origin")
+        origin = header(request.headers, "origin")
         if origin is not None:
             self._log_refusal(
                 f"origin {origin!r}",
@@ -496,7 +496,3 @@ class GatewayServer:
             return
         self._refusals_logged.add(key)
         log.warning("refused %s: 403", what)
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    return next((v for k, v in headers if k.lower() == name), None)

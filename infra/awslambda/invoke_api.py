@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from infra import sigv4
-from infra.http import HttpResponse
+from infra.http import HttpResponse, header
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class InvokeApi:
         key = self._function(name, qualifier)
         if key is None:
             return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
-        kind = _header(headers, "x-amz-invocation-type") or "RequestResponse"
+        kind = header(headers, "x-amz-invocation-type") or "RequestResponse"
         if kind not in ("RequestResponse", "Event", "DryRun"):
             return _error(400, "InvalidParameterValueException", f"unknown InvocationType {kind!r}")
         limit = ASYNC_PAYLOAD_BYTES if kind == "Event" else SYNC_PAYLOAD_BYTES
@@ -143,10 +143,6 @@ class InvokeApi:
                 outcome.error_message,
             )
         log.error("async invocation of %s dropped after %d attempts", key, attempt)
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    return next((v for k, v in headers if k.lower() == name), None)
 
 
 def _error(status: int, error_type: str, message: str) -> HttpResponse:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.procs import children, cmdline
 from infra.dynamodb import start_moto
 from tests.conftest import scaled
 
@@ -48,23 +49,6 @@ async def test_closing_it_is_not_a_death() -> None:
     assert reports == []
 
 
-def _children(pid: int) -> list[tuple[int, str]]:
-    """(pid, command line) of the processes whose parent is `pid`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            found.append((int(entry.name), cmdline))
-    return found
-
-
 async def test_the_stack_stops_loudly_when_it_dies() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -89,7 +73,7 @@ async def test_the_stack_stops_loudly_when_it_dies() -> None:
                 assert line, output.decode()
                 output += line
         assert b"DynamoDB" not in output  # off the banner unless asked for
-        (moto_pid,) = [pid for pid, cmd in _children(proc.pid) if "infra.dynamodb" in cmd]
+        (moto_pid,) = [pid for pid in children(proc.pid) if "infra.dynamodb" in cmdline(pid)]
         os.kill(moto_pid, signal.SIGKILL)
         rest, _ = await asyncio.wait_for(proc.communicate(), scaled(30))
     finally:
