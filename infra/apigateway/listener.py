@@ -84,8 +84,11 @@ class Listener:
         return int(self.sockets[0].getsockname()[1])
 
     def close(self) -> None:
-        """Stop accepting and close the listening sockets (accepted connections stay)."""
+        """Stop accepting and close the listening sockets (accepted connections stay;
+        ones still being set up are dropped)."""
         self._unwatch()
+        for task in list(self._adopting):
+            task.cancel()
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
@@ -135,6 +138,9 @@ class Listener:
         assert self._loop is not None
         try:
             await self._loop.connect_accepted_socket(self._factory, conn)
+        except asyncio.CancelledError:
+            conn.close()
+            raise
         except Exception as exc:  # the client is gone already: nothing to serve
             log.debug("a connection could not be set up: %s", exc)
             conn.close()
