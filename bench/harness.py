@@ -93,6 +93,9 @@ async def running_harness(
     measured against this one in the same run."""
     python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
     args = [python, "-m", "infra", "--port", "0", "--quiet", "--stage", stage, *options]
+    if root == ROOT:
+        # The banner names the embedded DynamoDB only when asked (older checkouts always do).
+        args.append("--show-dynamodb")
     err = log.open("ab") if log else None
     # The bench's own secret (the harness makes one up otherwise, unknown to the bench).
     secret = os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32)

@@ -15,9 +15,12 @@ import contextlib
 import logging
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
+from infra.apigateway.access import normalize_origin
+from infra.apigateway.server import beyond_loopback_warning
 from infra.awslambda.logs import ConsoleLog
 from infra.awslambda.runtime import DEFAULT_IDLE_S
 from infra.config import ConfigError
@@ -42,9 +45,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="default: serverless.yml's provider.stage (else dev); a template's own stage",
     )
     p.add_argument("--region", default=None, help="default: the file's provider.region")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (loopback by default; anything else is reachable from the "
+        "network, and the banner says so)",
+    )
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--web", type=Path, metavar="DIR", help="serve DIR at / (custom.local.web)")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a page at ORIGIN (scheme://host:port) may open WebSockets, besides the "
+        "gateway's own pages; repeatable; '*' allows any, as AWS does "
+        "(custom.local.allowedOrigins)",
+    )
     tls = p.add_argument_group("TLS (https and wss are always served on the same port)")
     tls.add_argument("--tls", action="store_true", help="print https/wss URLs")
     tls.add_argument("--tls-cert", type=Path, help="PEM certificate instead of the local CA's")
@@ -53,6 +70,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     limits.add_argument("--idle-timeout", type=float, default=600.0, metavar="SECONDS")
     limits.add_argument("--hard-timeout", type=float, default=7200.0, metavar="SECONDS")
     limits.add_argument("--connect-rate-limit", type=float, default=None, metavar="PER_SECOND")
+    guard = p.add_argument_group("local gateway connections (not AWS quotas: its own defences)")
+    guard.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's head must arrive whole within this (default 10)",
+    )
+    guard.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close an idle HTTP connection, or one whose body stalls, after this (default 60)",
+    )
+    guard.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open connections at most (default: three quarters of `ulimit -n`)",
+    )
     faults = p.add_argument_group("Management API fault injection")
     faults.add_argument("--mgmt-latency-ms", type=float, default=0.0)
     faults.add_argument("--gone-rate", type=float, default=0.0, help="share of POSTs answered 410")
@@ -83,20 +122,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument(
         "--verbose",
         action="store_true",
-        help="every log line as the functions write it (EMF metrics, START/REPORT, INFO)",
+        help="every log line as the functions write it (EMF metrics, START/REPORT, INFO); "
+        "implies --show-dynamodb",
+    )
+    out.add_argument(
+        "--show-dynamodb",
+        action="store_true",
+        help="print the embedded DynamoDB/SSM endpoint (for your own tools; browsers are "
+        "refused there)",
     )
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    bad = [o for o in args.allow_origin if normalize_origin(o) is None]
+    if bad:
+        p.error(f"--allow-origin: not an origin (scheme://host[:port], or *): {', '.join(bad)}")
     return args
 
 
-def banner(stack: LocalStack) -> str:
+class StackFailed(Exception):
+    """A part the stack cannot run without died (its line is already logged)."""
+
+
+def banner(stack: LocalStack, *, show_dynamodb: bool = False) -> str:
     spec = stack.spec
     http, ws = stack.http_url, stack.ws_url
-    lines = [
-        f"{spec.service} (stage {stack.stage}, region {spec.region}) is up",
-        "",
+    lines = [f"{spec.service} (stage {stack.stage}, region {spec.region}) is up", ""]
+    exposed = beyond_loopback_warning([stack.host])
+    if exposed is not None:
+        lines += [*textwrap.wrap(exposed, 88), ""]
+    lines += [
         f"  WebSocket API    {ws}   (also {ws.rsplit('/', 1)[0]}/)",
         f"  Management API   {stack.mgmt_url}/@connections/{{connectionId}}",
     ]
@@ -108,7 +163,8 @@ def banner(stack: LocalStack) -> str:
     if stack.gateway.options.static_dir is not None:
         fragment = f"#token={stack.dev_token}" if stack.dev_token else ""
         lines.append(f"  Web client       {http}/{fragment}")
-    lines.append(f"  DynamoDB         {stack.dynamodb_endpoint}")
+    if show_dynamodb:  # off the copy-paste path unless asked for
+        lines.append(f"  DynamoDB         {stack.dynamodb_endpoint}")
     other = "https/wss" if not stack.tls else "http/ws"
     lines.append(f"  TLS              {other} on the same port too; trust {stack.ca}")
     if spec.ignored:
@@ -137,6 +193,10 @@ async def serve(args: argparse.Namespace) -> None:
         "throttle_rate": args.throttle_rate,
         "connect_rate_limit": args.connect_rate_limit,
         "seed": args.seed,
+        "allowed_origins": tuple(args.allow_origin),
+        "header_timeout_s": args.header_timeout,
+        "keepalive_timeout_s": args.keepalive_timeout,
+        "max_connections": args.max_connections,
     }
     if args.web is not None:
         options["static_dir"] = args.web.resolve()
@@ -166,13 +226,21 @@ async def serve(args: argparse.Namespace) -> None:
         written = stack.settings.write_secrets(stack.secrets, set(stack.generated_secrets))
         if written is not None:
             exits.callback(written.unlink, missing_ok=True)
-        print(banner(stack), flush=True)
+        print(banner(stack, show_dynamodb=args.show_dynamodb or args.verbose), flush=True)
         summaries = asyncio.create_task(console.run()) if console else None
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        failing = asyncio.create_task(stack.failed.wait())
+        await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (stopping, failing):
+            waiter.cancel()
         if summaries is not None:
             summaries.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await summaries
+        if stack.failure is not None:
+            # The failure's own line is logged already: only what happens now.
+            print("stopping: the stack cannot run on without it; start it again", flush=True)
+            raise StackFailed(stack.failure)
         print("\nstopping...", flush=True)
 
 
@@ -190,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{args.service}: {exc}", file=sys.stderr)
         return 2
+    except StackFailed:
+        return 1
     except OSError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1

@@ -25,6 +25,11 @@ class HttpResponse:
     body: bytes = b""
 
 
+def header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of header `name` (lowercase) in a request's headers, or None."""
+    return next((value for key, value in headers if key.lower() == name), None)
+
+
 def json_message(status: int, message: str, headers: Headers = ()) -> HttpResponse:
     """`{"message": ...}` as AWS's APIs answer their errors."""
     return HttpResponse(status, JSON_HEADERS + headers, json.dumps({"message": message}).encode())

@@ -10,6 +10,7 @@
           claims: {sub: dev, name: Dev}
           ttlSeconds: 86400
         banner: ["Connect: {ws_url}?token={token}"]   # extra banner lines
+        allowedOrigins: [http://localhost:5173]      # pages elsewhere that may open WebSockets
         parameters: {...}                # SSM parameter values (read by infra.config)
 
 Generated secrets stand for environment variables while the service file is resolved
@@ -32,6 +33,7 @@ from typing import Any
 import jwt
 import yaml
 
+from infra.apigateway.access import normalize_origin
 from infra.config import ConfigError, find_definition, load_service
 from infra.service import ServiceSpec
 
@@ -69,6 +71,8 @@ class LocalSettings:
     secrets_file: Path | None = None
     dev_token: DevToken | None = None
     banner: tuple[str, ...] = ()
+    # Browser origins besides the gateway's own that may open WebSockets ("*": any).
+    allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, local: Mapping[str, Any], base_dir: Path) -> LocalSettings:
@@ -93,6 +97,17 @@ class LocalSettings:
         banner = local.get("banner") or []
         if not isinstance(banner, list):
             raise ConfigError(f"{where}.banner: expected a list of lines")
+        origins = local.get("allowedOrigins") or []
+        if isinstance(origins, str):
+            origins = [origins]
+        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+            raise ConfigError(f"{where}.allowedOrigins: expected a list of origins")
+        bad = [o for o in origins if normalize_origin(o) is None]
+        if bad:
+            raise ConfigError(
+                f"{where}.allowedOrigins: not an origin (scheme://host[:port], or *): "
+                + ", ".join(bad)
+            )
         web = local.get("web")
         secrets_file = local.get("secretsFile")
         return cls(
@@ -102,6 +117,7 @@ class LocalSettings:
             secrets_file=(base_dir / str(secrets_file)) if secrets_file else None,
             dev_token=dev_token,
             banner=tuple(str(line) for line in banner),
+            allowed_origins=tuple(origins),
         )
 
     def secret_values(

@@ -56,7 +56,16 @@ class LocalStack:
     generated_secrets: frozenset[str] = frozenset()  # the ones made up for this run
     dev_token: str | None = None
     tls: bool = False  # advertise https:// and wss:// (both schemes are served anyway)
+    # Set when a part the stack cannot run without died (the embedded DynamoDB): what
+    # happened is in `failure`. `python -m infra` stops on it.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: str | None = None
     _external_dynamodb: bool = field(default=False, repr=False)
+
+    def fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+        self.failed.set()
 
     @property
     def stage(self) -> str:
@@ -127,18 +136,20 @@ async def local_stack(
 
     `secrets`: values for the service's `custom.local.secrets` (else the environment's,
     else random). `moto`: a running embedded server to use (it is reset, not stopped);
-    by default one is started. `dynamodb_endpoint`: use that DynamoDB instead (tables
-    created if missing). The gateway serves https/wss beside http/ws on its one port
-    with `cert`, else a certificate of the local CA (cached in `cert_dir`); `tls` makes
-    the advertised URLs https/wss. `warm`: start sandboxes before returning (True for one
-    per function API Gateway invokes, a number for that many, up to each function's
-    concurrency) and keep them; otherwise a function's first invocation starts its first
-    sandbox (a cold start) and sandboxes idle for `sandbox_idle_s` stop. `log` gets the
-    functions' log lines, `report` one `InvocationReport` per invocation. `environment`:
-    variables set in every sandbox over the definition's (a setting tried without
-    editing the file). `adapt`: applied to the loaded definition before anything starts
-    (the artifact tests run the functions from packaged zips this way). Other keyword
-    arguments are `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
+    by default one is started on loopback (whatever `host` is: only this machine's code
+    talks to it) and supervised: if it dies, `stack.failed` is set. `dynamodb_endpoint`:
+    use that DynamoDB instead (tables created if missing). The gateway serves https/wss
+    beside http/ws on its one port with `cert`, else a certificate of the local CA
+    (cached in `cert_dir`); `tls` makes the advertised URLs https/wss. `warm`: start
+    sandboxes before returning (True for one per function API Gateway invokes, a number
+    for that many, up to each function's concurrency) and keep them; otherwise a
+    function's first invocation starts its first sandbox (a cold start) and sandboxes
+    idle for `sandbox_idle_s` stop. `log` gets the functions' log lines, `report` one
+    `InvocationReport` per invocation. `environment`: variables set in every sandbox
+    over the definition's (a setting tried without editing the file). `adapt`: applied
+    to the loaded definition before anything starts (the artifact tests run the functions
+    from packaged zips this way). Other keyword arguments are `GatewayOptions` fields
+    (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.apigateway.ids import api_id_for, execute_api_host
     from infra.apigateway.server import GatewayOptions, GatewayServer
@@ -156,8 +167,9 @@ async def local_stack(
         cert = await asyncio.to_thread(local_certificate, names, cert_dir)
     bundle = await asyncio.to_thread(ca_bundle, cert, cert_dir)
     async with contextlib.AsyncExitStack() as exits:
+        supervised = moto is None
         if moto is None:
-            moto = await start_moto(host)
+            moto = await start_moto("127.0.0.1")
             exits.push_async_callback(moto.close)
         elif dynamodb_endpoint is None:
             await moto.reset()
@@ -184,6 +196,10 @@ async def local_stack(
 
         if "static_dir" not in gateway_options and settings.web is not None:
             gateway_options["static_dir"] = settings.web  # custom.local.web
+        gateway_options["allowed_origins"] = (  # custom.local.allowedOrigins, and the caller's
+            *settings.allowed_origins,
+            *gateway_options.get("allowed_origins", ()),
+        )
         options = GatewayOptions(host=host, port=port, ssl=cert.server_context(), **gateway_options)
         # The Lambda Invoke API shares the gateway's port, as one endpoint for the sandboxes.
         invoke_api = InvokeApi(spec, runtime)
@@ -208,6 +224,8 @@ async def local_stack(
             tls=tls,
             _external_dynamodb=dynamodb_endpoint is not None,
         )
+        if supervised:
+            moto.supervise(stack.fail)
         # Known only now that the gateway is bound; sandboxes start after this. Plain
         # http: the service's own deliveries skip TLS (both are served).
         runtime.environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = (

@@ -137,8 +137,13 @@ class GatewayCore:
         limits: Limits | None = None,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
+        origin_allowed: Callable[[str, events.Handshake], bool] = lambda origin, hs: True,
     ) -> None:
+        """`origin_allowed(origin, handshake)`: whether a browser handshake (one with an
+        `Origin` header) may go on; AWS leaves that to the authorizer (the default), the
+        local server adds its own policy (`access`)."""
         self.spec = spec
+        self.origin_allowed = origin_allowed
         self.limits = limits or Limits()
         self.faults = faults or Faults()
         self.clock = clock
@@ -188,6 +193,9 @@ class GatewayCore:
         while connection_id in self._conns:
             connection_id = new_id()
         if hs.path not in self.stage_paths():
+            return connection_id, [Reject(connection_id, 403, _message("Forbidden"))]
+        origin = hs.header("origin")
+        if origin is not None and not self.origin_allowed(origin, hs):
             return connection_id, [Reject(connection_id, 403, _message("Forbidden"))]
         if not self._take_connect_token(now):
             return connection_id, [Reject(connection_id, 429, _message("Too Many Requests"))]

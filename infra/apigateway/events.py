@@ -48,10 +48,14 @@ class Handshake:
 
     @property
     def user_agent(self) -> str:
-        for name, value in self.headers:
-            if name.lower() == "user-agent":
+        return self.header("user-agent") or ""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (lowercase), or None."""
+        for key, value in self.headers:
+            if key.lower() == name:
                 return value
-        return ""
+        return None
 
 
 @dataclass

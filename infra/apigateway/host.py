@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from websockets.frames import Frame
 
+from infra.apigateway.connections import Phase
 from infra.apigateway.events import Handshake
 from infra.http import HttpResponse
 
@@ -22,7 +23,7 @@ from infra.http import HttpResponse
 class SessionLimits:
     frame_bytes: int = 32 * 1024  # API Gateway's WebSocket frame and message quotas
     message_bytes: int = 128 * 1024
-    http_body_bytes: int = 10 * 1024 * 1024  # API Gateway's payload quota
+    http_body_bytes: int = 10 * 1024 * 1024  # API Gateway's payload quota (HTTP and REST)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Wire(Protocol):
     def abort(self) -> None: ...
     def closing(self) -> bool: ...
     def become(self, session: Session) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
 
 
 class Session(Protocol):
@@ -57,6 +60,14 @@ class Session(Protocol):
     def data_received(self, data: bytes) -> None: ...
     def eof_received(self) -> None: ...
     def connection_lost(self) -> None: ...
+
+
+class Expiring(Protocol):
+    """An HTTP session, as the gateway's connection rules see it."""
+
+    def expire(self, phase: Phase) -> None:
+        """The deadline of `phase` passed (`infra.apigateway.connections`): end it."""
+        ...
 
 
 class WebSocketPeer(Protocol):
@@ -82,8 +93,22 @@ class Host(Protocol):
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
 
-    def http_session_started(self, wire: Wire) -> None: ...
+    def connection_opened(self, wire: Wire) -> bool:
+        """A client connected: False when it is refused (the connection cap)."""
+        ...
+
+    def connection_closed(self, wire: Wire) -> None: ...
+
+    def http_session_started(self, wire: Wire, session: Expiring) -> None: ...
     def http_session_ended(self, wire: Wire) -> None: ...
+    def http_phase(self, wire: Wire, phase: Phase) -> None:
+        """Where the connection's HTTP exchange is (its time rules follow)."""
+        ...
+
+    def http_progress(self, wire: Wire) -> None:
+        """Bytes of a request body arrived."""
+        ...
+
     async def http_request(self, request: RawRequest) -> HttpResponse: ...
 
     def websocket_opening(self, peer: WebSocketPeer, handshake: Handshake) -> str:

@@ -4,7 +4,8 @@ HTTP API routes (`httpApi` events) live on the `$default` stage: their paths car
 stage prefix. REST API routes (`http` events) are served under ``/{stage}``, as a REST
 API's invoke URL is ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``.
 Literal segments beat parameters and a greedy ``{proxy+}`` comes last, as API Gateway
-matches them.
+matches them. Methods are case-sensitive, as HTTP's are: `post` is no route (404), and
+`ANY` stands for the methods API Gateway knows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from infra.service import HttpRoute
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,10 @@ class HttpRoutes:
         self.has_rest = any(route.api == "rest" for route in routes)
 
     def match(self, method: str, path: str) -> Match | None:
+        if method not in METHODS:
+            return None
         for route, pattern in self._routes:
-            if route.method.upper() not in (method.upper(), "ANY", "*"):
+            if route.method.upper() not in (method, "ANY", "*"):
                 continue
             found = pattern.match(path)
             if found is not None:

@@ -3,7 +3,9 @@
 API Gateway evaluates the route selection expression (``$request.body.action`` or the
 ``${request.body.action}`` form) against the JSON body. Only a text frame holding a JSON
 object can match; an absent path is no match; a non-string value is stringified the way
-JSON writes it (``1``, ``true``, ``{"a":1}``).
+JSON writes it (``1``, ``true``, ``{"a":1}``). A body too deeply nested to parse (a
+10,000-deep array) is no match either: it goes to `$default`, as any body that is not
+JSON does.
 """
 
 from __future__ import annotations
@@ -32,15 +34,15 @@ class RouteSelector:
         """The route key the body selects, or None (then `$default` applies)."""
         try:
             value: Any = json.loads(body)
-        except ValueError:
+            for part in self.path:
+                if not isinstance(value, dict) or part not in value:
+                    return None
+                value = value[part]
+            if isinstance(value, str):
+                return value
+            return json.dumps(value, separators=(",", ":"))
+        except (ValueError, RecursionError):
             return None
-        for part in self.path:
-            if not isinstance(value, dict) or part not in value:
-                return None
-            value = value[part]
-        if isinstance(value, str):
-            return value
-        return json.dumps(value, separators=(",", ":"))
 
 
 def route_for(

@@ -1,16 +1,21 @@
 """The asyncio side of the gateway: a listener, action execution, HTTP dispatch, timers.
 
-`GatewayCore` (WebSocket API, Management API) and `HttpApiCore` (HTTP and REST API
-routes) decide; this module only carries their decisions out: sockets, invocations, and
-one timer set to the earliest deadline either core reports. Plain and TLS clients share
-the port (`wire.ClientConnection` tells them apart).
+`GatewayCore` (WebSocket API, Management API), `HttpApiCore` (HTTP and REST API routes)
+and `ConnectionTable` (the connection cap, HTTP header and keep-alive timeouts) decide;
+this module only carries their decisions out: sockets, invocations, and one timer set to
+the earliest deadline any of them reports. Plain and TLS clients share the port
+(`wire.ClientConnection` tells them apart). The AWS APIs on the port (`@connections`,
+the apps such as Lambda's Invoke API) are for signed, non-browser callers on this
+machine's names only (`access`, `infra.sigv4`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import resource
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -21,7 +26,9 @@ from urllib.parse import unquote
 
 from websockets.frames import Frame, Opcode
 
+from infra import sigv4
 from infra.apigateway import static
+from infra.apigateway.access import Access
 from infra.apigateway.actions import (
     Abort,
     Accept,
@@ -32,16 +39,56 @@ from infra.apigateway.actions import (
     Respond,
     SendText,
 )
+from infra.apigateway.connections import ConnectionLimits, ConnectionTable, Phase
 from infra.apigateway.core import Faults, GatewayCore, Limits
 from infra.apigateway.events import Handshake
-from infra.apigateway.host import RawRequest, SessionLimits, WebSocketPeer, Wire
+from infra.apigateway.host import Expiring, RawRequest, SessionLimits, WebSocketPeer, Wire
 from infra.apigateway.http_api import HttpApiCore
 from infra.apigateway.http_routes import HttpRequest
+from infra.apigateway.ids import execute_api_host
+from infra.apigateway.listener import Listener
 from infra.apigateway.wire import ClientConnection
-from infra.http import HttpApp, HttpResponse, json_message
+from infra.http import HttpApp, HttpResponse, header, json_message
 from infra.service import Invocation, Invoker, ServiceSpec
+from infra.tls import host_names
 
 log = logging.getLogger(__name__)
+
+_FORBIDDEN = (("x-amzn-ErrorType", "ForbiddenException"),)
+# Distinct refused origins and hosts logged, at most (a page could vary them forever).
+_REFUSALS_LOGGED = 100
+
+
+def default_max_connections() -> int:
+    """Three quarters of the file descriptors this process may open: the rest is for the
+    sandboxes' pipes, DynamoDB clients and files (and a cap below the limit means the
+    limit itself is not what stops new clients)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 100_000
+    return max(soft * 3 // 4, 16)
+
+
+def is_loopback_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address == "localhost"
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback
+
+
+def beyond_loopback_warning(addresses: Sequence[str]) -> str | None:
+    """What to say when the gateway listens where other machines can reach it."""
+    exposed = [a for a in addresses if not is_loopback_address(a)]
+    if not exposed:
+        return None
+    return (
+        f"WARNING: listening on {', '.join(exposed)}, beyond loopback: anyone who can reach "
+        "this port can open WebSockets and call the Management API and the Lambda Invoke "
+        "API (locally they check that a request is signed, not who signed it). Use only "
+        "on a network you trust."
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +110,13 @@ class GatewayOptions:
     seed: int | None = None  # RNG seed for fault injection
     # A static site: GET / (no Upgrade) serves static_dir/index.html, GET /x serves files
     static_dir: Path | None = None
+    # Browser pages (an Origin header) from elsewhere that may open WebSockets; the
+    # gateway's own pages always may. "*": any, as on AWS. (`access`)
+    allowed_origins: tuple[str, ...] = ()
+    # Connection limits (`connections`): not AWS quotas, the local gateway's defences.
+    header_timeout_s: float = 10.0  # a request head must arrive whole within this
+    keepalive_timeout_s: float = 60.0  # an idle connection, or a stalled body, is closed
+    max_connections: int | None = None  # None: default_max_connections()
     # The time every rule is measured on. Tests pass a clock they turn by hand and then
     # call `GatewayServer.tick()`; the server's own timer follows the cores' deadlines.
     clock: Callable[[], float] = time.time
@@ -98,18 +152,31 @@ class GatewayServer:
                 seed=options.seed,
             ),
             clock=options.clock,
+            origin_allowed=self._origin_allowed,
         )
         self.http_api = HttpApiCore(spec, self.core.api, clock=options.clock)
+        self.connections: ConnectionTable[Wire] = ConnectionTable(
+            ConnectionLimits(
+                max_connections=options.max_connections or default_max_connections(),
+                header_timeout_s=options.header_timeout_s,
+                keepalive_timeout_s=options.keepalive_timeout_s,
+            ),
+            clock=options.clock,
+        )
+        api_host = execute_api_host(self.core.api.api_id, spec.region)
+        self.access = Access([*host_names(options.host), api_host], options.allowed_origins)
+        self._refusals_logged: set[str] = set()
+        self._at_cap = False
         self.limits = SessionLimits(
             frame_bytes=self.core.limits.frame_bytes,
             message_bytes=self.core.limits.message_bytes,
         )
-        self._http_wires: set[Wire] = set()
+        self._http_sessions: dict[Wire, Expiring] = {}
         self._websockets: dict[str, WebSocketPeer] = {}
         self._responses: dict[str, asyncio.Future[HttpResponse]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed: asyncio.Event | None = None
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._port = options.port
@@ -117,17 +184,18 @@ class GatewayServer:
     # Lifecycle
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         context = self.options.ssl
-        self._server = await loop.create_server(
-            lambda: ClientConnection(self, context),
-            self.options.host,
-            self.options.port,
-            backlog=4096,
+        listener = Listener(
+            lambda: ClientConnection(self, context), open_connections=lambda: len(self.connections)
         )
-        self._port = int(self._server.sockets[0].getsockname()[1])
+        await listener.start(self.options.host, self.options.port, backlog=4096)
+        self._server = listener
+        self._port = listener.port
         log.info("gateway listening on %s (stage %s)", self.base_url, self.spec.stage)
+        warning = beyond_loopback_warning(self.bound_addresses)
+        if warning is not None:
+            log.warning("%s", warning.removeprefix("WARNING: "))
 
     @property
     def port(self) -> int:
@@ -136,7 +204,7 @@ class GatewayServer:
     @property
     def bound_addresses(self) -> list[str]:
         """The addresses the listening sockets are bound to (what is actually reachable)."""
-        sockets = self._server.sockets if self._server is not None else ()
+        sockets = self._server.sockets if self._server is not None else []
         return [str(sock.getsockname()[0]) for sock in sockets]
 
     @property
@@ -166,7 +234,7 @@ class GatewayServer:
         if self._server is not None:
             self._server.close()
         self._disarm()
-        for wire in list(self._http_wires):
+        for wire in list(self._http_sessions):
             wire.abort()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.close_timeout_s
@@ -188,9 +256,7 @@ class GatewayServer:
                 break
             await self._wait_change(max(remaining, 0.05))
         self._disarm()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        self._server = None
 
     async def _wait_change(self, seconds: float) -> None:
         assert self._changed is not None
@@ -207,11 +273,18 @@ class GatewayServer:
     def tick(self) -> None:
         """Apply the time rules whose moment has come (by the options' clock)."""
         self._timer, self._timer_at = None, None
+        for wire, phase in self.connections.tick():
+            session = self._http_sessions.get(wire)
+            if session is not None:
+                session.expire(phase)
+            else:
+                wire.close()
         self.execute([*self.core.tick(), *self.http_api.tick()])
 
     def _arm(self) -> None:
-        """Keep one timer at the earliest deadline either core has."""
-        deadlines = [d for d in (self.core.next_deadline(), self.http_api.next_deadline()) if d]
+        """Keep one timer at the earliest deadline any of the rules has."""
+        rules = (self.core, self.http_api, self.connections)
+        deadlines = [d for d in (rule.next_deadline() for rule in rules) if d]
         if not deadlines:
             return
         at = min(deadlines)
@@ -285,11 +358,40 @@ class GatewayServer:
 
     # Host: what the client connections call
 
-    def http_session_started(self, wire: Wire) -> None:
-        self._http_wires.add(wire)
+    def connection_opened(self, wire: Wire) -> bool:
+        admission = self.connections.open(wire)
+        full = admission.evicted is not None or not admission.admitted
+        if full and not self._at_cap:  # one line each time the cap is reached
+            self._at_cap = True
+            log.warning(
+                "%d connections open, the cap (--max-connections): new ones take the "
+                "place of idle ones, or are refused with 503 when none is idle",
+                self.connections.limits.max_connections,
+            )
+        if admission.evicted is not None:
+            admission.evicted.close()
+        if admission.admitted and self._server is not None:
+            self._arm()
+        return admission.admitted
+
+    def connection_closed(self, wire: Wire) -> None:
+        self.connections.close(wire)
+        if self._at_cap and len(self.connections) < self.connections.limits.max_connections:
+            self._at_cap = False
+
+    def http_session_started(self, wire: Wire, session: Expiring) -> None:
+        self._http_sessions[wire] = session
 
     def http_session_ended(self, wire: Wire) -> None:
-        self._http_wires.discard(wire)
+        self._http_sessions.pop(wire, None)
+
+    def http_phase(self, wire: Wire, phase: Phase) -> None:
+        self.connections.enter(wire, phase)
+        if self._server is not None:
+            self._arm()
+
+    def http_progress(self, wire: Wire) -> None:
+        self.connections.progress(wire)  # a later deadline: the armed timer re-arms
 
     def websocket_opening(self, peer: WebSocketPeer, handshake: Handshake) -> str:
         connection_id, actions = self.core.handshake(handshake)
@@ -320,8 +422,14 @@ class GatewayServer:
         raw_path, _, query = request.target.partition("?")
         for app in self.apps:
             if app.handles(raw_path):
+                refused = self._front_door(request)
+                if refused is not None:
+                    return refused
                 return await app.request(method, raw_path, query, request.headers, request.body)
         if "/@connections" in raw_path:
+            refused = self._front_door(request) or sigv4.refusal(request.headers, "execute-api")
+            if refused is not None:
+                return refused
             if self.options.mgmt_latency_ms > 0:
                 await asyncio.sleep(self.options.mgmt_latency_ms / 1000)
             managed = self.core.management(method, raw_path, request.body)
@@ -349,3 +457,42 @@ class GatewayServer:
                 data = found.read_bytes()
                 return HttpResponse(200, (("Content-Type", static.content_type(found)),), data)
         return json_message(404, "Not Found")
+
+    # The local defences (`access`)
+
+    def _front_door(self, request: RawRequest) -> HttpResponse | None:
+        """The AWS APIs on this port take no browser request and only this machine's
+        names: 403 ForbiddenException otherwise (a signature is checked next)."""
+        host = header(request.headers, "host")
+        if not self.access.serves_host(host):
+            self._log_refusal(
+                f"host {host!r}",
+                "a request to the Management or Invoke API for another host name (DNS rebinding?)",
+            )
+            return json_message(403, "Forbidden", _FORBIDDEN)
+        origin = header(request.headers, "origin")
+        if origin is not None:
+            self._log_refusal(
+                f"origin {origin!r}",
+                "a browser request to the Management or Invoke API (they take signed "
+                "requests from code, never from pages)",
+            )
+            return json_message(403, "Forbidden", _FORBIDDEN)
+        return None
+
+    def _origin_allowed(self, origin: str, hs: Handshake) -> bool:
+        allowed = self.access.origin_allowed(origin, hs.domain_name, self._port)
+        if not allowed:
+            self._log_refusal(
+                f"origin {origin!r}",
+                f"a WebSocket handshake from a page at {origin} (allow it with "
+                "custom.local.allowedOrigins or --allow-origin)",
+            )
+        return allowed
+
+    def _log_refusal(self, key: str, what: str) -> None:
+        """One line per refused host or origin: a page retrying must not flood the log."""
+        if key in self._refusals_logged or len(self._refusals_logged) >= _REFUSALS_LOGGED:
+            return
+        self._refusals_logged.add(key)
+        log.warning("refused %s: 403", what)

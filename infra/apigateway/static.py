@@ -7,7 +7,10 @@ from pathlib import Path
 
 
 def resolve(static_dir: Path, path: str) -> Path | None:
-    """The file `path` names inside `static_dir`, or None (missing, or outside it)."""
+    """The file `path` names inside `static_dir`, or None (missing, outside it, or a name
+    no file can have: a NUL byte)."""
+    if "\x00" in path:
+        return None
     relative = path.lstrip("/") or "index.html"
     root = static_dir.resolve()
     candidate = (root / relative).resolve()

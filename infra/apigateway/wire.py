@@ -13,10 +13,23 @@ import ssl
 from typing import cast
 
 from infra.apigateway.host import Host, Session
-from infra.apigateway.http_session import HttpSession
+from infra.apigateway.http_session import HttpSession, closing_response
 from infra.apigateway.tls_layer import TlsLayer, looks_like_tls
 
 log = logging.getLogger(__name__)
+
+
+class _NoSession:
+    """What a connection refused at the cap (or not yet made) hands its bytes to."""
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> None:
+        pass
+
+    def connection_lost(self) -> None:
+        pass
 
 
 class ClientConnection(asyncio.Protocol):
@@ -24,6 +37,7 @@ class ClientConnection(asyncio.Protocol):
 
     __slots__ = (
         "_eof",
+        "_host",
         "_sniffed",
         "_tls_context",
         "local_port",
@@ -35,6 +49,7 @@ class ClientConnection(asyncio.Protocol):
     )
 
     def __init__(self, host: Host, tls_context: ssl.SSLContext | None) -> None:
+        self._host = host
         self.transport: asyncio.Transport | None = None
         self._tls_context = tls_context
         self._sniffed = False
@@ -43,7 +58,7 @@ class ClientConnection(asyncio.Protocol):
         self.secure = False
         self.source_ip = "127.0.0.1"
         self.local_port = 0
-        self.session: Session = HttpSession(host, self)
+        self.session: Session = _NoSession()
 
     # asyncio callbacks
 
@@ -55,6 +70,12 @@ class ClientConnection(asyncio.Protocol):
         sockname = transport.get_extra_info("sockname")
         if sockname:
             self.local_port = int(sockname[1])
+        if not self._host.connection_opened(self):
+            # Over the connection cap with no idle connection to make room.
+            self.transport.write(closing_response(503, "Service Unavailable"))
+            self.transport.close()
+            return
+        self.session = HttpSession(self._host, self)
 
     def data_received(self, data: bytes) -> None:
         if not self._sniffed:
@@ -97,6 +118,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.session.connection_lost()
+        self._host.connection_closed(self)
 
     # Wire
 
@@ -122,3 +144,11 @@ class ClientConnection(asyncio.Protocol):
 
     def become(self, session: Session) -> None:
         self.session = session
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()

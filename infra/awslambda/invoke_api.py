@@ -7,9 +7,12 @@ or a function error as 200 with `X-Amz-Function-Error: Unhandled`), Event (202 a
 the invocation runs in the background and a failed one is retried twice, as Lambda
 does) or DryRun (204). Payload limits: 6 MB synchronous, 1 MB asynchronous (413).
 Errors carry `x-amzn-ErrorType` so botocore raises the same exception classes as on AWS.
+Like Lambda, it takes only SigV4-signed requests (`infra.sigv4`: 403 `Missing
+Authentication Token` without an `Authorization` header; the signature's form and
+service are checked, not its key): a page or a bare `curl` cannot invoke a function.
 
 Not reproduced: versions and aliases (only `$LATEST`), `X-Amz-Log-Type: Tail`,
-`ClientContext`, destinations and dead-letter queues, signature checks.
+`ClientContext`, destinations and dead-letter queues, the signature's key.
 
 It knows nothing of the server it is mounted in: it is an `infra.http.HttpApp` that the
 stack hands to the gateway's listener, which passes it the paths it `handles`.
@@ -26,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from infra.http import HttpResponse
+from infra import sigv4
+from infra.http import HttpResponse, header
 from infra.service import Invocation, Invoker, ServiceSpec
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,9 @@ class InvokeApi:
     async def request(
         self, method: str, path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> HttpResponse:
+        refused = sigv4.refusal(headers, "lambda")
+        if refused is not None:
+            return refused
         found = _INVOCATIONS.match(path)
         if found is None or method != "POST":
             return _error(404, "UnknownOperationException", f"no operation {method} {path}")
@@ -80,7 +87,7 @@ class InvokeApi:
         key = self._function(name, qualifier)
         if key is None:
             return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
-        kind = _header(headers, "x-amz-invocation-type") or "RequestResponse"
+        kind = header(headers, "x-amz-invocation-type") or "RequestResponse"
         if kind not in ("RequestResponse", "Event", "DryRun"):
             return _error(400, "InvalidParameterValueException", f"unknown InvocationType {kind!r}")
         limit = ASYNC_PAYLOAD_BYTES if kind == "Event" else SYNC_PAYLOAD_BYTES
@@ -92,7 +99,7 @@ class InvokeApi:
             )
         try:
             event = json.loads(body) if body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             reason = f"Could not parse request body into json: {exc}"
             return _error(400, "InvalidRequestContentException", reason)
         if kind == "DryRun":
@@ -136,10 +143,6 @@ class InvokeApi:
                 outcome.error_message,
             )
         log.error("async invocation of %s dropped after %d attempts", key, attempt)
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    return next((v for k, v in headers if k.lower() == name), None)
 
 
 def _error(status: int, error_type: str, message: str) -> HttpResponse:

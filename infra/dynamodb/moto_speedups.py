@@ -91,7 +91,6 @@ def dynamodb_first(app: WSGIApplication) -> WSGIApplication:
         fields = [(k, str(v)) for k, v in headers.items()]
         if not any(k.lower() == "content-type" for k, _ in fields):
             fields.append(("Content-Type", "text/html; charset=utf-8"))  # Flask's default
-        fields.append(("Access-Control-Allow-Origin", "*"))  # moto's global flask-cors
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", fields)
         return [payload]
 

@@ -2,20 +2,25 @@
 
 `start_moto()` runs `python -m infra.dynamodb` (moto's WSGI app on a free loopback port,
 in a separate process so it does not share the harness's GIL) and waits until it
-answers; `infra.dynamodb.provision` then creates a service's tables and parameters.
+answers; `infra.dynamodb.provision` then creates a service's tables and parameters. It
+answers this machine's code only (`guard`). `MotoServer.supervise` watches the process:
+if it dies, everything it held is gone, so the harness says so in one line and the
+stack stops (`python -m infra` exits 1) rather than answering every call with a
+connection error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
 import threading
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
 STARTUP_TIMEOUT_S = 30.0
 SERVER_MODULE = "infra.dynamodb"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class MotoServer:
@@ -31,12 +38,33 @@ class MotoServer:
 
     proc: asyncio.subprocess.Process
     endpoint: str  # http://127.0.0.1:PORT, serves DynamoDB, SSM and the moto API
+    _closing: bool = field(default=False, repr=False)
+    _watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def supervise(self, on_exit: Callable[[str], None]) -> None:
+        """If the process ends without `close()`, log one line saying so and call
+        `on_exit` with it (once)."""
+
+        async def watch() -> None:
+            status = await self.proc.wait()
+            if self._closing:
+                return
+            how = f"was killed by signal {-status}" if status < 0 else f"exited ({status})"
+            line = (
+                f"the embedded DynamoDB/SSM (moto, pid {self.proc.pid}) {how}: every "
+                "table, item and parameter it held is gone"
+            )
+            log.error("%s", line)
+            on_exit(line)
+
+        self._watcher = asyncio.get_running_loop().create_task(watch())
 
     async def reset(self) -> None:
         """Forget every table, item and parameter (moto's `POST /moto-api/reset`)."""
         await asyncio.to_thread(reset_moto, self.endpoint)
 
     async def close(self) -> None:
+        self._closing = True
         if self.proc.returncode is None:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()  # it exits when its stdin closes
@@ -46,6 +74,8 @@ class MotoServer:
                 with contextlib.suppress(ProcessLookupError):
                     self.proc.kill()
                 await self.proc.wait()
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()  # it has nothing to report: this was asked for
 
 
 async def start_moto(
@@ -151,9 +181,11 @@ def serve(app: WSGIApplication, host: str) -> None:
 def main(argv: Sequence[str]) -> None:
     """`python -m infra.dynamodb [HOST]`: the embedded server as `make run` uses it."""
     from infra.dynamodb import moto_speedups
+    from infra.dynamodb.guard import local_only
 
     # moto's backends are not thread-safe: TransactWriteItems deep-copies a table while
     # other threads write to it (a 500), and a cancelled transaction restores that copy,
     # wiping every write made meanwhile. DynamoDB applies each request atomically; the
     # single-threaded server (infra.dynamodb.wsgi_server) applies one request at a time too.
-    serve(moto_speedups.dynamodb_first(moto_app()), argv[0] if argv else "127.0.0.1")
+    app = local_only(moto_speedups.dynamodb_first(moto_app()))
+    serve(app, argv[0] if argv else "127.0.0.1")

@@ -1,8 +1,11 @@
-"""The local stack listens on loopback only, unless told otherwise.
+"""The local stack listens on loopback only, unless told otherwise, and says so loudly
+when told.
 
-The Management API takes no credentials locally (AWS signs it with SigV4), so anyone who
-can reach the port can post to or disconnect any client: the gateway, the Management API
-and the embedded DynamoDB must not be reachable from the network by default.
+Locally the Management and Invoke APIs check that a request is SigV4-signed, not who
+signed it (the harness cannot know the key), so anyone who can reach the port can post
+to or disconnect any client with any key: the gateway, the Management API and the
+embedded DynamoDB must not be reachable from the network by default, and the embedded
+DynamoDB never is.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.__main__ import parse_args
-from infra.apigateway.server import GatewayOptions
+from infra.__main__ import banner, parse_args
+from infra.apigateway.server import GatewayOptions, beyond_loopback_warning
 from infra.dynamodb import start_moto
 from infra.stack import LocalStack, local_stack
+from tests.unit.test_banner import stack_for
 
 REPO = Path(__file__).resolve().parents[2]
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
@@ -97,3 +101,29 @@ def test_the_cli_documents_how_to_listen_elsewhere() -> None:
     # The option's own help entry (not the usage line) says what the default is.
     entry = next(line for line in out.splitlines() if line.strip().startswith("--host"))
     assert "loopback" in entry
+
+
+def test_binding_beyond_loopback_is_warned_about_at_start() -> None:
+    assert beyond_loopback_warning(["127.0.0.1", "::1", "localhost"]) is None
+    warning = beyond_loopback_warning(["0.0.0.0"])
+    assert warning is not None and warning.startswith("WARNING: listening on 0.0.0.0")
+    echo = REPO / "tests" / "echo_service" / "serverless.yml"
+    exposed = banner(stack_for(echo, host="0.0.0.0"))
+    assert exposed.splitlines()[2].startswith("WARNING: listening on 0.0.0.0")
+    assert "WARNING" not in banner(stack_for(echo))
+
+
+def test_the_embedded_dynamodb_is_off_the_banner_unless_asked_for() -> None:
+    stack = stack_for(REPO / "serverless.yml", dev_token="T0KEN")
+    assert "DynamoDB" not in banner(stack)
+    assert "  DynamoDB         http://127.0.0.1:9" in banner(stack, show_dynamodb=True)
+    assert parse_args(["--verbose"]).verbose and parse_args(["--show-dynamodb"]).show_dynamodb
+
+
+async def test_the_embedded_dynamodb_does_not_follow_the_gateways_host() -> None:
+    """Bound elsewhere (here another loopback address, 127.0.0.2), the gateway moves;
+    the embedded DynamoDB stays on 127.0.0.1: only this machine's code talks to it."""
+    echo = REPO / "tests" / "echo_service" / "serverless.yml"
+    async with local_stack(echo, host="127.0.0.2", log=None) as elsewhere:
+        assert elsewhere.gateway.bound_addresses == ["127.0.0.2"]
+        assert elsewhere.moto.endpoint.startswith("http://127.0.0.1:")

@@ -101,6 +101,8 @@ def test_short_tags_elsewhere_in_the_file_do_not_hide_the_block(tmp_path: Path) 
         "secrets: [K]",
         "secrets: {K: random}\n    devToken: {secretEnv: OTHER}",
         "banner: one line",
+        "allowedOrigins: [localhost:5173]",
+        "allowedOrigins: {a: 1}",
     ],
 )
 def test_malformed_blocks_are_refused_by_name(tmp_path: Path, block: str) -> None:
@@ -140,3 +142,9 @@ def test_generated_secrets_stand_for_the_file_variables(tmp_path: Path) -> None:
     loaded = load(path, env={})
     assert loaded.spec.functions["f"].environment["SEEN"] == loaded.secrets["K"]
     assert loaded.spec.parameters == {"/s/k": loaded.secrets["K"]}
+
+
+def test_allowed_origins_are_read(tmp_path: Path) -> None:
+    block = "allowedOrigins: ['http://localhost:5173', '*']"
+    path = write(tmp_path, f"service: s\ncustom:\n  local:\n    {block}\n")
+    assert settings_of(path).allowed_origins == ("http://localhost:5173", "*")

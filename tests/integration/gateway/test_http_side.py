@@ -16,6 +16,7 @@ import pytest
 from infra.tls import self_signed
 from tests.conftest import scaled
 from tests.integration.gateway.conftest import Harness, StartGateway, recv
+from tests.integration.gateway.signing import signed_headers
 
 
 def requests(
@@ -81,12 +82,14 @@ async def test_http_route_plain_result_is_200_json(gw: Harness) -> None:
 
 
 async def test_keep_alive_serves_several_requests_per_connection(gw: Harness) -> None:
+    mgmt = "/test/@connections/AAAAAAAAAAAAAAA%3D"
+    signed = signed_headers("GET", f"http://127.0.0.1:{gw.server.port}{mgmt}")
     results = await asyncio.to_thread(
         requests,
         gw.server.port,
         [
             ("POST", "/plain", {}, b'{"n": 1}'),
-            ("GET", "/test/@connections/AAAAAAAAAAAAAAA%3D", {}, b""),
+            ("GET", mgmt, signed, b""),
             ("POST", "/plain", {}, b'{"n": 2}'),
         ],
     )

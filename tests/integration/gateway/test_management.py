@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import scaled
 from tests.integration.gateway.conftest import Harness, StartGateway, closed, recv
+from tests.integration.gateway.signing import signed_headers
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAA="
 
@@ -21,10 +22,12 @@ UNKNOWN_ID = "AAAAAAAAAAAAAAA="
 def raw_call(
     port: int, method: str, path: str, body: bytes = b""
 ) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP request without boto3, to see the exact status, headers and body."""
+    """One HTTP request without boto3 (signed as boto3 signs), to see the exact status,
+    headers and body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=scaled(5))
+    headers = signed_headers(method, f"http://127.0.0.1:{port}{path}", body)
     try:
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra.apigateway.actions import (
@@ -13,7 +15,7 @@ from infra.apigateway.actions import (
     Reject,
     SendText,
 )
-from infra.apigateway.core import Faults, GatewayCore, Limits
+from infra.apigateway.core import Faults, GatewayCore, Limits, State
 from infra.apigateway.events import Handshake
 from infra.service import Invocation
 from tests.unit.gateway.drive import (
@@ -132,6 +134,30 @@ def test_messages_route_and_answer(core: GatewayCore) -> None:
     # No route and no $default: a Forbidden frame naming the connection.
     forbidden = only(core.text_frame(connection_id, b'{"action": "nope"}'), SendText)
     assert '"Forbidden"' in forbidden.text and connection_id in forbidden.text
+    # So does a frame too deeply nested to parse; the connection stays open.
+    deep = only(core.text_frame(connection_id, b"[" * 10_000 + b"]" * 10_000), SendText)
+    assert '"Forbidden"' in deep.text
+    assert core.state_of(connection_id) is State.OPEN
+
+
+def test_a_browser_handshake_goes_only_as_far_as_the_origin_policy_lets_it() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def policy(origin: str, hs: Handshake) -> bool:
+        seen.append((origin, hs.domain_name))
+        return origin == "http://127.0.0.1:9"
+
+    core = GatewayCore(make_spec(), origin_allowed=policy)
+    page = Handshake("/dev", "token=t", [("Origin", "https://evil.example")], "127.0.0.1", "h:1")
+    refused = only(core.handshake(page)[1], Reject)
+    assert refused.status == 403 and json.loads(refused.body) == {"message": "Forbidden"}
+    assert len(core) == 0  # the authorizer was never invoked
+    own = Handshake("/dev", "token=t", [("origin", "http://127.0.0.1:9")], "127.0.0.1", "h:1")
+    assert only(core.handshake(own)[1], Invoke).kind is InvokeKind.AUTHORIZER
+    assert only(core.handshake(handshake())[1], Invoke)  # no Origin: not a browser
+    assert seen == [("https://evil.example", "h:1"), ("http://127.0.0.1:9", "h:1")]
+    # AWS's default: any origin (it leaves that to the authorizer).
+    assert only(GatewayCore(make_spec()).handshake(page)[1], Invoke)
 
 
 def test_handler_error_and_integration_timeout_frames(core: GatewayCore) -> None:

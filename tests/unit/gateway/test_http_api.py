@@ -41,6 +41,14 @@ def test_literal_routes_beat_parameters_and_greedy_comes_last() -> None:
     assert HttpRoutes([], "dev").match("GET", "/") is None
 
 
+def test_methods_are_case_sensitive_as_on_aws() -> None:
+    """`post` is not POST: no route (404), not even ANY's."""
+    routes = HttpRoutes([HttpRoute("POST", "/p", "p"), HttpRoute("ANY", "/a", "a")], "dev")
+    assert routes.match("POST", "/p") is not None and routes.match("PUT", "/a") is not None
+    for method in ("post", "Post", "put", "BREW"):
+        assert routes.match(method, "/p") is None and routes.match(method, "/a") is None
+
+
 def test_result_mapping() -> None:
     plain = integration_result(Invocation(ok=True, result={"a": 1}))
     assert (plain.status, plain.body) == (200, b'{"a": 1}')

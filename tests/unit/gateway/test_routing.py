@@ -45,3 +45,16 @@ def test_route_for_exact_then_default() -> None:
     assert route_for("Join", routes, reserved=reserved) == "$default"
     assert route_for("$connect", routes, reserved=reserved) == "$default"
     assert route_for(None, {"join": 1}) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 10_000 + "]" * 10_000,
+        '{"action": ' + "[" * 10_000 + "]" * 10_000 + "}",
+        '{"a": ' * 10_000 + "1" + "}" * 10_000,
+    ],
+)
+def test_a_body_too_deep_to_parse_selects_nothing(body: str) -> None:
+    """No RecursionError: it goes where any body that is not JSON goes ($default)."""
+    assert RouteSelector("$request.body.action").select(body) is None
