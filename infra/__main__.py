@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sys
 import textwrap
@@ -144,10 +145,14 @@ class StackFailed(Exception):
     """A part the stack cannot run without died (its line is already logged)."""
 
 
-def banner(stack: LocalStack, *, show_dynamodb: bool = False) -> str:
+def banner(stack: LocalStack, *, show_dynamodb: bool = False, verbose: bool = False) -> str:
     spec = stack.spec
     http, ws = stack.http_url, stack.ws_url
-    lines = [f"{spec.service} (stage {stack.stage}, region {spec.region}) is up", ""]
+    lines = [f"{spec.service} (stage {stack.stage}, region {spec.region}) is up"]
+    # What is not reproduced goes first and short, so that the lines a user copies (the
+    # URLs, the ready link, the service's own commands) end the banner, on the screen.
+    lines += ignored_lines(spec.ignored, verbose=verbose)
+    lines.append("")
     exposed = beyond_loopback_warning([stack.host])
     if exposed is not None:
         lines += [*textwrap.wrap(exposed, 88), ""]
@@ -160,16 +165,13 @@ def banner(stack: LocalStack, *, show_dynamodb: bool = False) -> str:
             lines.append(f"  REST API         {route.method} {http}/{stack.stage}{route.path}")
         else:
             lines.append(f"  HTTP API         {route.method} {http}{route.path}")
-    if stack.gateway.options.static_dir is not None:
-        fragment = f"#token={stack.dev_token}" if stack.dev_token else ""
-        lines.append(f"  Web client       {http}/{fragment}")
     if show_dynamodb:  # off the copy-paste path unless asked for
         lines.append(f"  DynamoDB         {stack.dynamodb_endpoint}")
     other = "https/wss" if not stack.tls else "http/ws"
     lines.append(f"  TLS              {other} on the same port too; trust {stack.ca}")
-    if spec.ignored:
-        lines.append("")
-        lines += [f"  ignored: {line}" for line in spec.ignored]
+    if stack.gateway.options.static_dir is not None:
+        fragment = f"#token={stack.dev_token}" if stack.dev_token else ""
+        lines.append(f"  Web client       {http}/{fragment}")
     extra = [
         line.format(http_url=http, ws_url=ws, token=stack.dev_token or "", stage=stack.stage)
         for line in stack.settings.banner
@@ -178,6 +180,37 @@ def banner(stack: LocalStack, *, show_dynamodb: bool = False) -> str:
         lines += ["", *(f"  {line}" for line in extra)]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
+
+
+# Up to this many parts not reproduced are listed one a line; more are summed up in one.
+IGNORED_LISTED = 3
+_AWS_TYPE = re.compile(r"\bAWS::(\w+)::")
+
+
+def ignored_lines(ignored: tuple[str, ...], *, verbose: bool, width: int = 79) -> list[str]:
+    """`ignored: <part>` per part the harness does not reproduce when there are few (or
+    with --verbose); else a count and the kinds of part, in two lines of `width`."""
+    if verbose or len(ignored) <= IGNORED_LISTED:
+        return [f"  ignored: {line}" for line in ignored]
+    kinds: list[str] = []
+    for line in ignored:
+        aws = _AWS_TYPE.search(line)
+        path = re.split(r":| \(", line, maxsplit=1)[0]
+        kind = aws.group(1) if aws else ".".join(path.split(".")[:2])
+        if kind not in kinds:
+            kinds.append(kind)
+    shown = "    "
+    for i, kind in enumerate(kinds):
+        more = ", …" if i + 1 < len(kinds) else ""
+        candidate = f"{shown}, {kind}" if i else shown + kind
+        if len(candidate) + len(more) > width:
+            shown = f"{shown}, …" if i else shown + "…"
+            break
+        shown = candidate
+    return [
+        f"  ignored: {len(ignored)} parts not reproduced locally (--verbose lists them):",
+        shown,
+    ]
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -226,7 +259,14 @@ async def serve(args: argparse.Namespace) -> None:
         written = stack.settings.write_secrets(stack.secrets, set(stack.generated_secrets))
         if written is not None:
             exits.callback(written.unlink, missing_ok=True)
-        print(banner(stack, show_dynamodb=args.show_dynamodb or args.verbose), flush=True)
+        print(
+            banner(
+                stack,
+                show_dynamodb=args.show_dynamodb or args.verbose,
+                verbose=args.verbose,
+            ),
+            flush=True,
+        )
         summaries = asyncio.create_task(console.run()) if console else None
         stopping = asyncio.create_task(stop.wait())
         failing = asyncio.create_task(stack.failed.wait())

@@ -66,3 +66,33 @@ def test_what_the_loader_ignored_is_listed() -> None:
 
 def test_template_is_an_alias_of_service() -> None:
     assert parse_args(["--template", "template.yaml"]).service == Path("template.yaml")
+
+
+def rows(text: str, columns: int = 80) -> int:
+    """How many rows `text` takes in a terminal `columns` wide (long lines wrap)."""
+    return sum(max(1, -(-len(line) // columns)) for line in text.splitlines())
+
+
+def test_wschat_ready_link_and_commands_end_a_banner_that_fits_one_screen() -> None:
+    # serverless.yml has ~20 parts the harness does not reproduce (alarms, CloudFront...):
+    # they are summed up at the top, so the ready link and the connect lines stay on an
+    # 80x24 screen with room for make's own lines and the gateway's first log line.
+    token = "e" * 170  # a real dev token's length
+    text = banner(stack_for(REPO / "serverless.yml", dev_token=token))
+    lines = text.splitlines()
+    assert len(stack_for(REPO / "serverless.yml").spec.ignored) > 10
+    assert rows(text) <= 18, text
+    assert all(len(line) <= 80 for line in lines if "ignored" in line), text
+    assert "  ignored: " in lines[1] and "--verbose lists them" in lines[1]
+    assert "CloudWatch" in lines[2]
+    tail = lines[-6:]
+    assert tail[0] == f"  Web client       http://127.0.0.1:8080/#token={token}"
+    assert tail[2].startswith("  A token:") and tail[3].startswith("  Connect:")
+    assert tail[-1] == "Ctrl-C stops."
+
+
+def test_verbose_lists_every_part_not_reproduced() -> None:
+    stack = stack_for(REPO / "serverless.yml")
+    text = banner(stack, verbose=True)
+    for part in stack.spec.ignored:
+        assert f"  ignored: {part}" in text
