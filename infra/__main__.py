@@ -201,10 +201,10 @@ def ignored_lines(ignored: tuple[str, ...], *, verbose: bool, width: int = 79) -
             kinds.append(kind)
     shown = "    "
     for i, kind in enumerate(kinds):
-        more = ", …" if i + 1 < len(kinds) else ""
+        more = ", ..." if i + 1 < len(kinds) else ""
         candidate = f"{shown}, {kind}" if i else shown + kind
         if len(candidate) + len(more) > width:
-            shown = f"{shown}, …" if i else shown + "…"
+            shown = f"{shown}, ..." if i else shown + "..."
             break
         shown = candidate
     return [

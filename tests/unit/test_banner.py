@@ -96,3 +96,12 @@ def test_verbose_lists_every_part_not_reproduced() -> None:
     text = banner(stack, verbose=True)
     for part in stack.spec.ignored:
         assert f"  ignored: {part}" in text
+
+
+def test_the_summary_is_ascii_so_any_terminal_can_print_it() -> None:
+    # A banner that cannot be encoded stops the stack before it serves (PYTHONIOENCODING
+    # =ascii, a C locale on an old Python, a Windows code page).
+    text = banner(stack_for(REPO / "serverless.yml"))
+    summary = [line for line in text.splitlines() if "ignored" in line]
+    summary.append(text.splitlines()[2])
+    assert all(line.isascii() for line in summary), summary
