@@ -1,7 +1,8 @@
 """`python -m client.token alice [--name Alice] [--scope publish] [--ttl S]`: print a dev token.
 
-Signed with $CHAT_JWT_SECRET (else the local stack's fixed dev secret), so it is good for
-the local stack only, unless you pass the secret of a deployed stage with --secret.
+Signed with $CHAT_JWT_SECRET, else the secret of the `make run` running in this checkout
+(.local/secrets.env), else the fixed dev secret, so it is good for the local stack only,
+unless you pass the secret of a deployed stage with --secret.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from client.tokens import SECRET_ENV, mint_token
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m client.token",
-        description=f"Print an HS256 chat token signed with ${SECRET_ENV} (or the dev secret).",
+        description=f"Print an HS256 chat token signed with ${SECRET_ENV}, else the running "
+        "local stack's secret (.local/secrets.env), else the fixed dev secret.",
     )
     p.add_argument("sub", help="user id (the token's sub claim)")
     p.add_argument("--name", help="display name (default: the user id)")
@@ -26,7 +28,11 @@ def parser() -> argparse.ArgumentParser:
         help="add a scope, e.g. publish (repeatable)",
     )
     p.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (3600)")
-    p.add_argument("--secret", help=f"signing secret (default: ${SECRET_ENV} or the dev secret)")
+    p.add_argument(
+        "--secret",
+        help=f"signing secret (default: ${SECRET_ENV}, else the running local stack's from "
+        ".local/secrets.env, else the dev one)",
+    )
     return p
 
 

@@ -40,7 +40,11 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--name", help="display name; signs a local dev token")
     who.add_argument("--token", help="a token from your identity provider (for AWS)")
     p.add_argument("--user", help="user id for the dev token (default: from --name)")
-    p.add_argument("--secret", help="dev token secret (default: $CHAT_JWT_SECRET or the dev one)")
+    p.add_argument(
+        "--secret",
+        help="dev token secret (default: $CHAT_JWT_SECRET, else the running local stack's "
+        "from .local/secrets.env, else the fixed dev one)",
+    )
     p.add_argument(
         "--room",
         action="append",
