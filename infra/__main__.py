@@ -256,9 +256,9 @@ async def serve(args: argparse.Namespace) -> None:
                 **options,
             )
         )
-        written = stack.settings.write_secrets(stack.secrets, set(stack.generated_secrets))
-        if written is not None:
-            exits.callback(written.unlink, missing_ok=True)
+        generated = set(stack.generated_secrets)
+        if stack.settings.write_secrets(stack.secrets, generated) is not None:
+            exits.callback(stack.settings.remove_secrets, stack.secrets, generated)
         print(
             banner(
                 stack,

@@ -22,6 +22,7 @@ tags): `load` reads the definition and its settings together.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -144,8 +145,23 @@ class LocalSettings:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             os.fchmod(f.fileno(), 0o600)
-            f.write("".join(f"{name}={values[name]}\n" for name in sorted(names)))
+            f.write(_secrets_text(values, names))
         return path
+
+    def remove_secrets(self, values: Mapping[str, str], names: set[str]) -> None:
+        """Remove `secretsFile` at the end of the run that wrote it, unless another run
+        (on another port, in the same checkout) has written its own since: that run's
+        local tools still read it."""
+        path = self.secrets_file
+        if path is None or not names:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_text() == _secrets_text(values, names):
+                path.unlink()
+
+
+def _secrets_text(values: Mapping[str, str], names: set[str]) -> str:
+    return "".join(f"{name}={values[name]}\n" for name in sorted(names))
 
 
 @dataclass(frozen=True)

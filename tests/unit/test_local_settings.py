@@ -85,6 +85,26 @@ def test_generated_secrets_are_written_for_local_tools_only_when_made_up(tmp_pat
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
 
 
+def test_a_run_removes_its_secrets_file_but_not_a_later_runs(tmp_path: Path) -> None:
+    settings = settings_of(
+        write(
+            tmp_path,
+            "service: s\ncustom:\n  local:\n    secrets: {K: random}\n"
+            "    secretsFile: .local/s.env\n",
+        )
+    )
+    first, names = settings.secret_values(env={})
+    second, _ = settings.secret_values(env={})
+    settings.write_secrets(first, names)
+    written = settings.write_secrets(second, names)  # a second run, on another port
+    assert written is not None
+    settings.remove_secrets(first, names)  # the first stops: the second's file stays
+    assert written.read_text() == f"K={second['K']}\n"
+    settings.remove_secrets(second, names)
+    assert not written.exists()
+    settings.remove_secrets(second, names)  # already gone: no error
+
+
 def test_short_tags_elsewhere_in_the_file_do_not_hide_the_block(tmp_path: Path) -> None:
     path = write(
         tmp_path,
