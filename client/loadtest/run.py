@@ -276,7 +276,8 @@ def attach_process(env: Environment, worker: str, cfg: LoadConfig, say: bool = F
                     said = True
                     rec = process.recorder
                     print(
-                        f"worker {rec.worker}: reporting to the master ({joined} members joined)",
+                        f"worker {rec.worker}: reporting to the master "
+                        f"({joined} members joined so far)",
                         file=sys.stderr,
                     )
 

@@ -219,7 +219,8 @@ class ConsoleLog:
             self._reset()
             return None
         by_function = ", ".join(f"{n} {c}" for n, c in self._invocations.most_common())
-        text = f"{time.strftime('%H:%M:%S')}  -- {elapsed:.0f} s: {total} invocations"
+        noun = "invocation" if total == 1 else "invocations"
+        text = f"{time.strftime('%H:%M:%S')}  -- {elapsed:.0f} s: {total} {noun}"
         if by_function:
             text += f" ({by_function})"
         text += f", {self._errors} error{'s' if self._errors != 1 else ''}"

@@ -96,7 +96,7 @@ def test_errors_warnings_and_prints_are_shown() -> None:
     assert lines[2].endswith("| debug print from a handler")
     assert "send  conn U1axD4OFmf6Lkyc=  KeyError: 'room'  6 ms" in lines[3]
     summary = log.summary()
-    assert summary is not None and "1 invocations (message 1), 1 error" in summary
+    assert summary is not None and "1 invocation (message 1), 1 error" in summary
 
 
 def test_a_flood_of_invocations_is_counted_not_printed() -> None:
