@@ -12,17 +12,19 @@ FUZZ_BUDGET_S ?= 60
 UV_VERSION := 0.13.9
 UV := .venv/bin/uv
 LOWEST_VENV := build/lowest-venv
-# The local stack runs the layer built for this machine (serverless.yml's default, arm64,
-# is what deploys; its native code would not load here on x86_64). `make package`
+# The tests and benches package and run for this machine's architecture where they build
+# an artifact of their own (serverless.yml's default, arm64, is what deploys; the local
+# stack runs this machine's layer whatever it says: custom.local.layers). `make package`
 # packages for serverless.yml's architecture whatever this says.
 HOST_ARCH := $(shell uname -m | sed -e 's/aarch64/arm64/' -e 's/amd64/x86_64/')
 LOCAL := WSCHAT_ARCHITECTURE=$(HOST_ARCH)
 
 .PHONY: run test lint typecheck unit package layer chromium bench fuzz-long clean lock test-lowest
 
-# wschat's functions take their libraries from the layer, as on AWS: build it first.
-run: $(VENV_STAMP) layer
-	$(LOCAL) $(PY) -m infra --stage $(STAGE) $(ARGS)
+# wschat's functions take their libraries from the layer, as on AWS: `python -m infra`
+# builds this machine's first (serverless.yml's custom.local.build), as by hand.
+run: $(VENV_STAMP)
+	$(PY) -m infra --stage $(STAGE) $(ARGS)
 
 test: lint package layer chromium test-lowest
 	$(LOCAL) $(PY) -m pytest $(PYTEST_ARGS)
@@ -32,10 +34,10 @@ lint: $(VENV_STAMP)
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-# build/layer-<this machine's architecture>.zip (Powertools, PyJWT, pydantic, with
+# build/layer-<this machine's architecture>.zip (Powertools, PyJWT, with
 # python3.12 bytecode) for the local stack, rebuilt only when its inputs change.
 layer: $(VENV_STAMP)
-	./scripts/build_layer.sh $(HOST_ARCH)
+	./scripts/build_layer.sh host
 
 # Packages serverless.yml with osls (no AWS account needed) and lints the template.
 package: $(VENV_STAMP) $(NODE_STAMP)

@@ -2,11 +2,15 @@
 pays it, side by side in one run: what a cold start costs before the first event, on
 top of the interpreter's own start.
 
-    python -m bench.cold_import [--samples 15] [--without-bytecode] [--json out.json]
+    python -m bench.cold_import [--samples 15] [--baseline DIR] [--without-bytecode]
+                                [--json out.json]
 
 Targets, measured round-robin (module by module, target by target, so that a busy minute
 on a shared host hits them alike):
 
+- `3.11 venv @ <rev>` (`--baseline DIR`): another checkout (a worktree of an older
+  commit, with its own `.venv`) importing its own handlers on its venv's Python with its
+  own serverless.yml's environment: the figure a change is held to, in the same run;
 - `3.11 venv`: the development venv on Python 3.11, `__pycache__` warm, as `make run`
   and the tests import the handlers;
 - `3.12 layer`: as Lambda lays the package out: the zips `scripts/package.sh` writes
@@ -21,7 +25,9 @@ on a shared host hits them alike):
 Every sample is a fresh interpreter with the environment Lambda gives the function
 (serverless.yml's variables), timing `import handlers.<name>` with perf_counter. A
 second series under `-X importtime` splits the time between the big dependencies
-(boto3 + botocore, Powertools, pydantic, PyJWT + cryptography) and the rest.
+(boto3 + botocore, Powertools, pydantic, PyJWT + cryptography) and the rest. A last
+row, `stdlib alone (control)`, imports only the standard-library modules the handlers'
+imports pull in, on every target: the interpreter's share of a difference between them.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # boto3 and botocore as the python3.12 Lambda runtime ships them (the same pin as the
 # local Lambda runtime's sandboxes).
 RUNTIME_BOTO3 = "1.40.4"
+PACKAGED = "3.12 packaged zips"
 SDK_DIR = ROOT / "build" / f"bench-runtime-sdk-{RUNTIME_BOTO3}-py312"
 
 # Top-level packages counted under each dependency.
@@ -61,6 +68,15 @@ GROUPS = {
     "jwt": ("jwt", "cryptography", "cffi", "_cffi_backend"),
     "handlers": ("handlers",),
 }
+
+# A control row: the standard-library modules the handlers' imports pull in, imported
+# alone on each target, so that what the interpreter costs (3.11 against 3.12) is read
+# apart from what the code and the layer cost.
+CONTROL = (
+    "asyncio, typing, dataclasses, json, logging, email.utils, http.client, ssl, pathlib, "
+    "inspect, urllib.parse, hashlib, threading"
+)
+CONTROL_NAME = "stdlib alone (control)"
 
 # Wall time and the process's CPU time: on a shared host the CPU time moves far less
 # with the load than the wall time does.
@@ -77,6 +93,8 @@ class Target:
     prelude: str  # code run before the timed import (sets sys.path)
     cwd: Path
     extra_env: dict[str, str]
+    # module -> its function's environment (a baseline checkout's own serverless.yml's)
+    environments: dict[str, dict[str, str]]
 
 
 def python312() -> str:
@@ -91,10 +109,11 @@ def python312() -> str:
     return out.stdout.strip()
 
 
-def lambda_environments() -> dict[str, dict[str, str]]:
-    """module name -> the environment Lambda gives its function (no PYTHON* variables)."""
+def lambda_environments(root: Path = ROOT) -> dict[str, dict[str, str]]:
+    """module name -> the environment Lambda gives its function (no PYTHON* variables),
+    from `root`'s serverless.yml."""
     spec = load_service(
-        ROOT / "serverless.yml", "dev", parameter_values={SECRET_ENV: local_secret()}
+        root / "serverless.yml", "dev", parameter_values={SECRET_ENV: local_secret()}
     )
     envs = {}
     for fn in spec.functions.values():
@@ -114,7 +133,9 @@ def lambda_environments() -> dict[str, dict[str, str]]:
             "_HANDLER": fn.handler,
         }
         envs[module] = env
-    return dict(sorted(envs.items()))
+    envs = dict(sorted(envs.items()))
+    envs[CONTROL] = {"PATH": "/usr/bin:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"}
+    return envs
 
 
 def ensure_runtime_sdk(py312: str) -> Path:
@@ -156,11 +177,31 @@ def ensure_package(arch: str) -> tuple[Path, Path]:
     return ROOT / directory / "wschat.zip", ROOT / "build" / f"layer-{arch}.zip"
 
 
+def baseline_target(root: Path) -> Target:
+    """Another checkout's handlers on its own venv, e.g. `git worktree add ../base <rev>`
+    (then `make lint` there, which makes its `.venv`)."""
+    python = root / ".venv" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"bench.cold_import: no {python} (make lint in {root} makes it)")
+    rev = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    env = {"PYTHONPATH": str(root)}
+    # Its venv's __pycache__ is warm after the first import, as this checkout's is.
+    return Target(
+        f"3.11 venv @ {rev or root.name}", (str(python),), "", root, env, lambda_environments(root)
+    )
+
+
 @contextmanager
-def lambda_targets(without_bytecode: bool) -> Iterator[list[Target]]:
+def lambda_targets(without_bytecode: bool, baseline: Path | None) -> Iterator[list[Target]]:
     py312 = python312()
     sdk = ensure_runtime_sdk(py312)
     function_zip, layer = ensure_package(host_architecture())
+    envs = lambda_environments()
     with tempfile.TemporaryDirectory(prefix="cold-import-") as tmp:
         task, opt = Path(tmp) / "task", Path(tmp) / "opt"
         zipfile.ZipFile(function_zip).extractall(task)
@@ -170,16 +211,17 @@ def lambda_targets(without_bytecode: bool) -> Iterator[list[Target]]:
             f"sys.path[:0] = [{str(task)!r}, {str(opt / 'python')!r}]; "
             f"sys.path.append({str(sdk)!r}); "
         )
-        targets = [
-            Target("3.11 venv", (sys.executable,), "", ROOT, {"PYTHONPATH": str(ROOT)}),
-            Target("3.12 layer", (py312, "-I", "-B"), prelude, task, {}),
+        targets = [baseline_target(baseline.resolve())] if baseline else []
+        targets += [
+            Target("3.11 venv", (sys.executable,), "", ROOT, {"PYTHONPATH": str(ROOT)}, envs),
+            Target(PACKAGED, (py312, "-I", "-B"), prelude, task, {}, envs),
         ]
         if without_bytecode:
             bare = Path(tmp) / "opt-no-bytecode"
             shutil.copytree(opt, bare, ignore=shutil.ignore_patterns("__pycache__"))
             bare_prelude = prelude.replace(str(opt / "python"), str(bare / "python"))
             targets.append(
-                Target("3.12 layer, no bytecode", (py312, "-I", "-B"), bare_prelude, task, {})
+                Target("3.12 layer, no bytecode", (py312, "-I", "-B"), bare_prelude, task, {}, envs)
             )
         yield targets
 
@@ -197,21 +239,21 @@ def run(
     )
 
 
-def timed_import(target: Target, module: str, env: dict[str, str]) -> tuple[float, float]:
+def timed_import(target: Target, module: str) -> tuple[float, float]:
     """(wall, CPU) seconds of the import."""
-    out = run(target, env, _TIMED.format(module=module))
+    out = run(target, target.environments[module], _TIMED.format(module=module))
     wall, cpu = out.stdout.strip().splitlines()[-1].split()
     return float(wall), float(cpu)
 
 
-def import_breakdown(target: Target, module: str, env: dict[str, str]) -> dict[str, float]:
+def import_breakdown(target: Target, module: str) -> dict[str, float]:
     """Self time (seconds) per group under -X importtime, plus "total".
 
     A module outside the named groups (the standard library, small helpers) counts for
     the group of whoever imported it first: `asyncio` pulled in by a dependency is that
     dependency's cost.
     """
-    out = run(target, env, f"import {module}", "-X", "importtime")
+    out = run(target, target.environments[module], f"import {module}", "-X", "importtime")
     # importtime prints children before their parent, indented two spaces deeper.
     pending: list[tuple[int, str, float, list[Any]]] = []
     for line in out.stderr.splitlines():
@@ -246,19 +288,21 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(samples: int, targets: list[Target]) -> dict[str, dict[str, Any]]:
-    envs = lambda_environments()
-    keys = [(t, m) for m in envs for t in targets]
+    # The modules this checkout has (a baseline without one of them skips it).
+    packaged = next(t for t in targets if t.name == PACKAGED)
+    modules = list(packaged.environments)
+    keys = [(t, m) for m in modules for t in targets if m in t.environments]
     walls: dict[tuple[str, str], list[float]] = {(t.name, m): [] for t, m in keys}
     cpus: dict[tuple[str, str], list[float]] = {(t.name, m): [] for t, m in keys}
     splits: dict[tuple[str, str], list[dict[str, float]]] = {(t.name, m): [] for t, m in keys}
     for target, module in keys:
-        timed_import(target, module, envs[module])  # warm the OS page cache once
+        timed_import(target, module)  # warm the OS page cache (and a venv's __pycache__)
     for _ in range(samples):
         for target, module in keys:
-            wall, cpu = timed_import(target, module, envs[module])
+            wall, cpu = timed_import(target, module)
             walls[target.name, module].append(wall)
             cpus[target.name, module].append(cpu)
-            splits[target.name, module].append(import_breakdown(target, module, envs[module]))
+            splits[target.name, module].append(import_breakdown(target, module))
     results: dict[str, dict[str, Any]] = defaultdict(dict)
     for target, module in keys:
         key = (target.name, module)
@@ -276,32 +320,50 @@ def measure(samples: int, targets: list[Target]) -> dict[str, dict[str, Any]]:
     return dict(results)
 
 
+def shown(module: str) -> str:
+    return CONTROL_NAME if module == CONTROL else module
+
+
 def report(results: dict[str, dict[str, Any]], samples: int) -> str:
     names = list(results)
-    base, layer = names[0], names[1]
-    modules = list(results[base])
+    venvs = [n for n in names if n.startswith("3.11 venv")]
+    modules = list(results[PACKAGED])
+
+    def cell(name: str, module: str) -> str:
+        r = results[name].get(module)
+        return f"{r['cpu_median_ms']:>9.1f} ({r['median_ms']:6.1f})" if r else f"{'-':>18}"
+
+    def ratio(module: str, base: str, key: str) -> str:
+        if module not in results[base]:
+            return f"{'-':>6}"
+        return f"{results[PACKAGED][module][key] / results[base][module][key]:>5.2f}x"
+
     lines = [
         f"cold import, {samples} fresh interpreters per module and target: "
-        "median wall ms (median CPU ms)"
+        "median CPU ms (median wall ms)",
+        f"{'module':30}"
+        + "".join(f"{n[:24]:>26}" for n in names)
+        + "".join(f"   packaged / {n} (CPU, wall)" for n in venvs),
     ]
-    head = f"{'module':30}" + "".join(f"{n:>26}" for n in names)
-    lines.append(head + f"{'layer/venv wall':>17}{'CPU':>7}")
     for module in modules:
-        cells = "".join(
-            f"{results[n][module]['median_ms']:>15.1f} ({results[n][module]['cpu_median_ms']:6.1f})"
-            + " " * 3
-            for n in names
+        cells = "".join(f"{cell(n, module):>26}" for n in names)
+        ratios = "".join(
+            f"{'':>{len(f'   packaged / {n} (CPU, wall)') - 14}}"
+            f"{ratio(module, n, 'cpu_median_ms')}  {ratio(module, n, 'median_ms')}"
+            for n in venvs
         )
-        wall = results[layer][module]["median_ms"] / results[base][module]["median_ms"]
-        cpu = results[layer][module]["cpu_median_ms"] / results[base][module]["cpu_median_ms"]
-        lines.append(f"{module:30}{cells}{wall:>14.2f}x{cpu:>6.2f}x")
+        lines.append(f"{shown(module):30}{cells}{ratios}")
     groups = (*GROUPS, "other")
     for name in names:
         lines.append(f"\nshare of import time, {name}")
         lines.append(f"{'module':30}" + " ".join(f"{g:>10}" for g in groups))
         for module in modules:
+            if module not in results[name]:
+                continue
             share = results[name][module]["share"]
-            lines.append(f"{module:30}" + " ".join(f"{share[g] * 100:9.0f}%" for g in groups))
+            lines.append(
+                f"{shown(module):30}" + " ".join(f"{share[g] * 100:9.0f}%" for g in groups)
+            )
     return "\n".join(lines)
 
 
@@ -313,9 +375,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure the layer with its .pyc files removed",
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also measure another checkout's handlers on its own .venv (e.g. a worktree "
+        "of the commit the target is held to)",
+    )
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
-    with lambda_targets(args.without_bytecode) as targets:
+    with lambda_targets(args.without_bytecode, args.baseline) as targets:
         print(describe())
         results = measure(args.samples, targets)
     print(report(results, args.samples))

@@ -11,14 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
-    APIGatewayAuthorizerRequestEvent,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .chat.auth import TokenVerifier, secret_source
 from .chat.errors import AuthError, Forbidden
 from .chat.settings import Settings
+from .events import AuthorizerRequestEvent
 from .failures import Unauthorized, counts_internal_errors
 from .tracing import traced
 
@@ -44,9 +42,9 @@ def policy(
 @counts_internal_errors(logger)
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = APIGatewayAuthorizerRequestEvent(event)
-    logger.append_keys(connection_id=event.get("requestContext", {}).get("connectionId"))
-    token = (request.query_string_parameters or {}).get("token")
+    request = AuthorizerRequestEvent.read(event)
+    logger.append_keys(connection_id=request.connection_id)
+    token = request.query_string_parameters.get("token")
     try:
         identity = verifier.verify(token)
     except Forbidden as exc:

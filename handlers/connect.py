@@ -8,12 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service
 from .chat.errors import TooManyConnections
-from .events import ConnectEvent
+from .events import WebSocketEvent
 from .failures import counts_internal_errors
 from .tracing import traced
 
@@ -26,12 +25,10 @@ metrics = Metrics()
 @counts_internal_errors(logger)
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ctx = parse(event=event, model=ConnectEvent).request_context
-    logger.append_keys(connection_id=ctx.connection_id)
+    ev = WebSocketEvent.read(event)
+    logger.append_keys(connection_id=ev.connection_id)
     try:
-        chat_service(context, ctx.domain_name, ctx.stage).connect(
-            ctx.connection_id, ctx.authorizer.user()
-        )
+        chat_service(context, ev.domain_name, ev.stage).connect(ev.connection_id, ev.user())
     except TooManyConnections as exc:
         # Any status but 2xx refuses the handshake with that status.
         logger.info("too many connections", extra={"detail": str(exc)})

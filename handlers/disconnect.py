@@ -8,11 +8,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, record
-from .events import DisconnectEvent
+from .events import WebSocketEvent
 from .failures import counts_internal_errors
 from .tracing import traced
 
@@ -25,13 +24,13 @@ metrics = Metrics()
 @counts_internal_errors(logger)
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ctx = parse(event=event, model=DisconnectEvent).request_context
-    logger.append_keys(connection_id=ctx.connection_id)
+    ev = WebSocketEvent.read(event)
+    logger.append_keys(connection_id=ev.connection_id)
     logger.info(
         "disconnected",
-        extra={"status": ctx.disconnect_status_code, "reason": ctx.disconnect_reason},
+        extra={"status": ev.disconnect_status_code, "reason": ev.disconnect_reason},
     )
-    out = chat_service(context, ctx.domain_name, ctx.stage).disconnect(ctx.connection_id)
+    out = chat_service(context, ev.domain_name, ev.stage).disconnect(ev.connection_id)
     metrics.add_metric(name="Disconnections", unit=MetricUnit.Count, value=1)
     record(metrics, out)
     return {"statusCode": 200}

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, record
@@ -28,7 +27,7 @@ metrics = Metrics()
 @counts_internal_errors(logger)
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ev = parse(event=event, model=FanOutEvent)
+    ev = FanOutEvent.read(event)
     logger.append_keys(room=ev.room)
     service = chat_service(context, endpoint=ev.endpoint)
     out = service.deliver_shard(ev.room, ev.connection_ids, ev.payload)

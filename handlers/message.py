@@ -8,14 +8,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .adapter import chat_service, count_refusal, error_reply, record, route_response
 from .chat.commands import Command, decode_frame, parse_command
 from .chat.errors import ChatError, ConnectionGone
 from .chat.model import error_frame
-from .events import MessageEvent
+from .events import WebSocketEvent
 from .failures import count_internal_error
 from .tracing import traced
 
@@ -27,9 +26,8 @@ metrics = Metrics()
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ev = parse(event=event, model=MessageEvent)
-    ctx = ev.request_context
-    logger.append_keys(connection_id=ctx.connection_id, route=ctx.route_key)
+    ev = WebSocketEvent.read(event)
+    logger.append_keys(connection_id=ev.connection_id, route=ev.route_key)
     action: str | None = None
     command: Command | ChatError
     try:
@@ -39,10 +37,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         command = parse_command(frame)
     except ChatError as exc:
         command = exc  # counted against the rate limit like any frame, then answered
-    received_ms = int(ctx.request_time_epoch.timestamp() * 1000)
     try:
-        out = chat_service(context, ctx.domain_name, ctx.stage).handle(
-            ctx.connection_id, ctx.authorizer.user(), command, received_ms
+        out = chat_service(context, ev.domain_name, ev.stage).handle(
+            ev.connection_id, ev.user(), command, ev.received_ms
         )
     except ConnectionGone:
         # $disconnect removed this connection while the frame was in flight: the socket

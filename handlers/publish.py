@@ -14,7 +14,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wschat_protocol import MAX_MESSAGE_BYTES
@@ -22,7 +21,6 @@ from wschat_protocol import MAX_MESSAGE_BYTES
 from .adapter import chat_service, count_refusal, record
 from .chat.commands import decode_frame, validate_body, validate_room
 from .chat.errors import BadRequest, ChatError, RateLimited, TooLarge
-from .chat.model import User
 from .events import PublishEvent
 from .failures import counts_internal_errors
 from .tracing import traced
@@ -48,17 +46,14 @@ def respond(
 @counts_internal_errors(logger)
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ev = parse(event=event, model=PublishEvent)
-    auth = ev.requestContext.authorizer
-    claims = (auth.lambda_value if auth else None) or {}
-    publisher = User(id=str(claims["userId"]), name=str(claims.get("userName") or claims["userId"]))
-    raw = ev.body if isinstance(ev.body, str) else ""
+    ev = PublishEvent.read(event)
+    raw = ev.body
     try:
-        if ev.isBase64Encoded:
+        if ev.is_base64_encoded:
             raw = base64.b64decode(raw).decode()
         if len(raw.encode()) > MAX_BODY_BYTES:
             raise TooLarge(f"body over {MAX_BODY_BYTES} bytes")
-        room = validate_room((ev.pathParameters or {}).get("room"))
+        room = validate_room(ev.path_parameters.get("room"))
         if not raw.strip():
             raise BadRequest('empty body: expected a JSON object such as {"text": "hi"}')
         body = validate_body(decode_frame(raw))
@@ -67,9 +62,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         status = 413 if isinstance(exc, TooLarge) else 400
         count_refusal(metrics, "RejectedPublishes", code)
         return respond(status, {"code": code, "message": getattr(exc, "message", str(exc))})
-    received_ms = int(ev.requestContext.timeEpoch.timestamp() * 1000)
     try:
-        message_id, out = chat_service(context).publish(room, publisher, body, received_ms)
+        message_id, out = chat_service(context).publish(room, ev.publisher, body, ev.received_ms)
     except RateLimited as exc:
         count_refusal(metrics, "RejectedPublishes", exc.code)
         seconds = str(-(-exc.retry_after_ms // 1000))

@@ -104,6 +104,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="use this DynamoDB (DynamoDB Local, AWS) instead of the embedded one",
     )
     lam = p.add_argument_group("Lambda")
+    lam.add_argument(
+        "--no-build",
+        action="store_true",
+        help="do not run the service's custom.local.build commands before starting",
+    )
     lam.add_argument("--concurrency", type=int, default=4, help="sandboxes per function")
     lam.add_argument(
         "--warm",
@@ -253,6 +258,8 @@ async def serve(args: argparse.Namespace) -> None:
                 # cold start.
                 warm=args.concurrency if args.warm else False,
                 sandbox_idle_s=args.sandbox_idle,
+                build=not args.no_build,
+                build_output=not args.quiet,
                 **options,
             )
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from infra.awslambda import native_code
 from infra.service import (
     FunctionSpec,
     HttpAuthorizer,
@@ -351,6 +352,7 @@ class _ServerlessReader:
         self.local = _mapping(
             self.value(self.custom.get("local") or {}, "custom.local"), "custom.local"
         )
+        self._local_layers()
 
         functions: dict[str, FunctionSpec] = {}
         ws_events: list[tuple[str, Mapping[str, Any], str]] = []
@@ -662,6 +664,41 @@ class _ServerlessReader:
         return out
 
     # -- layers ------------------------------------------------------------------------
+    def _local_layer_path(self, raw: Any, where: str) -> Path:
+        """A `custom.local.layers` value: a directory or .zip (relative to the file), or a
+        mapping of architecture (`x86_64`, `arm64`) to one, of which this machine's is
+        taken: functions run on this machine's architecture locally, whatever they
+        declare, so a layer with compiled code needs a copy built for it."""
+        if isinstance(raw, Mapping):
+            host = native_code.host_architecture()
+            if host not in raw:
+                raise ConfigError(
+                    f"{where}: no entry for this machine's architecture ({host}); "
+                    f"it has {', '.join(map(str, raw)) or 'none'}"
+                )
+            raw, where = raw[host], f"{where}.{host}"
+        if not isinstance(raw, str) or not raw:
+            raise ConfigError(f"{where}: expected a path, or a mapping of architecture to path")
+        return (self.base / raw).resolve()
+
+    def _local_layers(self) -> None:
+        """custom.local.layers: keys naming a layer of this service (under `layers:`) run
+        that layer from the given local content instead of its package; other keys are
+        the ARNs of layers from elsewhere (`_function_layers`)."""
+        mapped = _mapping(self.local.get("layers") or {}, "custom.local.layers")
+        own = _mapping(self.doc.get("layers") or {}, "layers")
+        for key, raw in mapped.items():
+            where = f"custom.local.layers.{key}"
+            if key in own:
+                logical = f"{_normalized(str(key))}LambdaLayer"
+                self.resources.run_layer_from(logical, self._local_layer_path(raw, where))
+            elif not str(key).startswith("arn:"):
+                names = ", ".join(map(str, own)) or "none"
+                raise ConfigError(
+                    f"{where}: neither a layer of this service ({names} under layers:) "
+                    "nor a layer ARN"
+                )
+
     def _function_layers(self, raw: Any, where: str) -> tuple[Path, ...]:
         if not raw:
             return ()
@@ -680,7 +717,7 @@ class _ServerlessReader:
             arn = self.intrinsics.string(self._pseudo_syntax(item, here), here)
             path = self.resources.layer_paths_by_arn.get(arn)
             if path is None and arn in local_arns:
-                path = (self.base / scalar_str(local_arns[arn])).resolve()
+                path = self._local_layer_path(local_arns[arn], f"custom.local.layers.{arn}")
             if path is not None:
                 out.append(path)
             else:

@@ -12,6 +12,8 @@
         banner: ["Connect: {ws_url}?token={token}"]   # extra banner lines
         allowedOrigins: [http://localhost:5173]      # pages elsewhere that may open WebSockets
         parameters: {...}                # SSM parameter values (read by infra.config)
+        layers: {deps: {x86_64: build/x86.zip, arm64: build/arm.zip}}  # (infra.config)
+        build: ./scripts/build_layer.sh  # commands `python -m infra` runs before it starts
 
 Generated secrets stand for environment variables while the service file is resolved
 (`${env:APP_SECRET}`) and supply the SSM parameters named by `*_PARAM` variables; they
@@ -25,8 +27,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
+import subprocess
+import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,10 @@ from infra.config import ConfigError, find_definition, load_service
 from infra.service import ServiceSpec
 
 RANDOM = "random"
+
+
+class BuildFailed(ConfigError):
+    """A `custom.local.build` command failed: the service is not ready to run."""
 
 
 class _TolerantLoader(yaml.SafeLoader):
@@ -74,6 +83,9 @@ class LocalSettings:
     banner: tuple[str, ...] = ()
     # Browser origins besides the gateway's own that may open WebSockets ("*": any).
     allowed_origins: tuple[str, ...] = ()
+    # Commands run from the file's directory before the stack starts (e.g. what builds
+    # the layers it runs), each split like a shell's words, none through a shell.
+    build: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, local: Mapping[str, Any], base_dir: Path) -> LocalSettings:
@@ -109,6 +121,16 @@ class LocalSettings:
                 f"{where}.allowedOrigins: not an origin (scheme://host[:port], or *): "
                 + ", ".join(bad)
             )
+        build = local.get("build") or []
+        if isinstance(build, str):
+            build = [build]
+        if not isinstance(build, list) or not all(isinstance(c, str) and c for c in build):
+            raise ConfigError(f"{where}.build: expected a command or a list of commands")
+        for i, command in enumerate(build):
+            try:
+                shlex.split(command)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.build[{i}]: {exc}") from None
         web = local.get("web")
         secrets_file = local.get("secretsFile")
         return cls(
@@ -119,7 +141,33 @@ class LocalSettings:
             dev_token=dev_token,
             banner=tuple(str(line) for line in banner),
             allowed_origins=tuple(origins),
+            build=tuple(build),
         )
+
+    def run_build(self, echo: Callable[[str], None] | None = print) -> None:
+        """Run the `build` commands in order from the file's directory, their output
+        shown on stderr as it comes (`echo` None: only a failing command's, in the error);
+        a command that fails stops here with a `BuildFailed` naming it."""
+        for i, command in enumerate(self.build):
+            where = f"custom.local.build[{i}]"
+            if echo is not None:
+                echo(f"{where}: {command}")
+            try:
+                done = subprocess.run(
+                    shlex.split(command),
+                    cwd=self.base_dir,
+                    stdout=sys.stderr if echo else subprocess.PIPE,
+                    stderr=None if echo else subprocess.STDOUT,
+                    text=True,
+                    check=False,
+                )
+            except OSError as exc:
+                raise BuildFailed(f"{where}: cannot run {command!r}: {exc.strerror}") from None
+            if done.returncode != 0:
+                output = f":\n{done.stdout.rstrip()}" if done.stdout else ""
+                raise BuildFailed(
+                    f"{where}: {command!r} failed with exit status {done.returncode}{output}"
+                )
 
     def secret_values(
         self, given: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None

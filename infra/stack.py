@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,8 @@ async def local_stack(
     sandbox_idle_s: float | None = DEFAULT_IDLE_S,
     environment: Mapping[str, str] | None = None,
     adapt: Callable[[ServiceSpec], ServiceSpec] | None = None,
+    build: bool = False,
+    build_output: bool = True,
     **gateway_options: Any,
 ) -> AsyncIterator[LocalStack]:
     """Start the stack for `service` (a serverless.yml or SAM/CloudFormation template);
@@ -148,8 +151,9 @@ async def local_stack(
     `InvocationReport` per invocation. `environment`: variables set in every sandbox
     over the definition's (a setting tried without editing the file). `adapt`: applied
     to the loaded definition before anything starts (the artifact tests run the functions
-    from packaged zips this way). Other keyword arguments are `GatewayOptions` fields
-    (idle_timeout_s, gone_rate, static_dir, ...).
+    from packaged zips this way). `build`: run the service's `custom.local.build`
+    commands first (their output shown unless not `build_output`). Other keyword
+    arguments are `GatewayOptions` fields (idle_timeout_s, gone_rate, static_dir, ...).
     """
     from infra.apigateway.ids import api_id_for, execute_api_host
     from infra.apigateway.server import GatewayOptions, GatewayServer
@@ -157,6 +161,9 @@ async def local_stack(
 
     loaded = await asyncio.to_thread(load, service, stage, region, given=secrets)
     service, settings, spec = loaded.path, loaded.settings, loaded.spec
+    if build and settings.build:
+        echo = (lambda line: print(line, file=sys.stderr, flush=True)) if build_output else None
+        await asyncio.to_thread(settings.run_build, echo)
     if adapt is not None:  # e.g. functions run from packaged zips instead of the checkout
         spec = adapt(spec)
     secret_values, generated = dict(loaded.secrets), loaded.generated

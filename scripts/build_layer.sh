@@ -3,19 +3,32 @@
 # (pyproject.toml's [project].dependencies, at the versions uv.lock pins, minus boto3 and
 # its helpers, which the Lambda runtime ships), as wheels for python3.12 on <arch>, with
 # their bytecode compiled by python3.12 itself: /opt is read-only on Lambda, so a layer
-# without bytecode makes every cold start compile Powertools, pydantic and PyJWT again.
-#   ./scripts/build_layer.sh [arm64|x86_64]    (default: $WSCHAT_ARCHITECTURE, else arm64)
+# without bytecode makes every cold start compile Powertools and PyJWT again.
+#   ./scripts/build_layer.sh [arm64|x86_64|host]   (default: $WSCHAT_ARCHITECTURE, else arm64)
+# `host`: this machine's architecture, the layer the local stack runs (serverless.yml's
+# custom.local.layers; `python -m infra` runs this first, as custom.local.build says).
 # Skips the build when nothing it depends on changed (build/layer-<arch>.stamp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ARCH=${1:-${WSCHAT_ARCHITECTURE:-arm64}}
+if [[ $ARCH == host ]]; then
+  case $(uname -m) in
+    x86_64 | amd64) ARCH=x86_64 ;;
+    aarch64 | arm64) ARCH=arm64 ;;
+    *) echo "layer: Lambda has no architecture for this machine ($(uname -m))" >&2; exit 2 ;;
+  esac
+fi
 case $ARCH in
   arm64) PLATFORM=aarch64-manylinux2014 ;;
   x86_64) PLATFORM=x86_64-manylinux2014 ;;
   *) echo "layer: unknown architecture '$ARCH' (arm64 or x86_64)" >&2; exit 2 ;;
 esac
 UV=.venv/bin/uv
+if [[ ! -x $UV ]] && ! UV=$(command -v uv); then
+  echo "layer: uv is needed (make lint installs it into .venv)" >&2
+  exit 1
+fi
 OUT=build/layer-$ARCH.zip
 STAMP=build/layer-$ARCH.stamp
 WORK=build/layer-$ARCH
@@ -32,6 +45,10 @@ if ! PY312=$(./scripts/find_python.sh 3.12); then
 fi
 
 mkdir -p build
+# One build at a time per checkout (`make test`'s packaging and a local stack's start
+# may both ask); the second then finds the layer up to date.
+exec 8>build/.layer.lock
+flock 8
 # The pinned set, straight from the lock: the versions every test ran against.
 "$UV" export --quiet --frozen --no-dev --no-emit-project --no-hashes --no-header \
   --no-annotate --format requirements-txt | grep -Ev "$RUNTIME_PROVIDED" >"$REQS"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.awslambda import interpreters, sandbox
+from infra.awslambda import interpreters, native_code, sandbox
 from infra.awslambda.interpreters import Interpreter
 from infra.awslambda.logs import InvocationReport, LogSink, ReportSink, describe_event, print_log
 from infra.awslambda.packages import Package, PackageCache
@@ -217,7 +217,8 @@ class LambdaRuntime:
         self._log = log
         self._report = report
         self.closing = False
-        # "python3.9 is not installed here: ..." lines, one per runtime that fell back.
+        # "python3.9 is not installed here: ..." lines, one per runtime that fell back, and
+        # one per layer whose compiled code this machine cannot load.
         self.warnings: list[str] = []
         self._pools = {
             name: _FunctionPool(self, fn, fn.reserved_concurrency or default_concurrency)
@@ -287,6 +288,22 @@ class LambdaRuntime:
             return fn.name, _Ready(interp, await self.cache.package(fn, self.root, interp))
 
         self._ready = dict(await asyncio.gather(*map(ready, self.spec.functions.values())))
+        await asyncio.to_thread(self._check_layers)
+
+    def _check_layers(self) -> None:
+        """Warn of each layer whose compiled code this machine cannot load (one built for
+        the functions' declared architecture, when that is not this machine's)."""
+        users: dict[Path, dict[str, str]] = {}
+        for fn in self.spec.functions.values():
+            for layer in fn.layers:
+                users.setdefault(Path(layer), {})[fn.name] = fn.architecture
+        for layer, functions in users.items():
+            foreign = native_code.foreign_code(layer)
+            if foreign is not None:
+                shown = layer.relative_to(self.root) if layer.is_relative_to(self.root) else layer
+                warning = native_code.warning(foreign, functions, str(shown))
+                self.warnings.append(warning)
+                log.warning("%s", warning)
 
     # -- management ---------------------------------------------------------------------------
     def log(self, function: str, line: str) -> None:

@@ -91,6 +91,7 @@ class LocalResources:
         self.ssm_parameters: list[str] = []
         self.layer_paths: dict[str, Path] = {}  # logical id -> local content
         self.layer_paths_by_arn: dict[str, Path] = {}
+        self.layer_arns: dict[str, str] = {}  # logical id -> ARN
 
     # -- ResourceValues ------------------------------------------------------------------
     def has(self, logical_id: str) -> bool:
@@ -149,6 +150,13 @@ class LocalResources:
         self.add(logical, "AWS::Lambda::LayerVersion", ref=lambda: arn)
         self.layer_paths[logical] = content
         self.layer_paths_by_arn[arn] = content
+        self.layer_arns[logical] = arn
+
+    def run_layer_from(self, logical: str, content: Path) -> None:
+        """Run the layer `logical` from local `content` instead of its package (whether
+        it is referenced by `Ref` or by its ARN)."""
+        self.layer_paths[logical] = content
+        self.layer_paths_by_arn[self.layer_arns[logical]] = content
 
     def add_api(self, logical: str, scheme: str) -> None:
         """The service's API (all APIs share the gateway's id locally: one host serves them)."""

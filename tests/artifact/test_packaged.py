@@ -4,6 +4,8 @@ authorizer, $connect, every action, publish, the hand-off to `fanout`, $disconne
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -36,6 +38,39 @@ async def test_the_functions_run_the_zips_on_python312(
         # /opt/python is the unpacked layer; the runtime's boto3 comes after the stdlib.
         assert any((Path(p) / "jwt").is_dir() for p in package.front), name
         assert any((Path(p) / "boto3").is_dir() for p in package.back), name
+
+
+async def test_every_module_of_the_zips_loads_from_their_python312_bytecode(
+    packaged: Packaged,
+) -> None:
+    # /var/task and /opt are read-only on Lambda: a module whose .pyc is missing, made by
+    # another Python or invalidated by the zip's timestamps compiles at every cold start.
+    runtime = packaged.stack.runtime
+    for name, fn in packaged.stack.spec.functions.items():
+        interpreter, package = runtime.interpreter(name), runtime.package(name)
+        assert interpreter is not None and package is not None, name
+        module = fn.handler.rpartition(".")[0].replace("/", ".")
+        code = (
+            f"import sys; sys.path[:0] = {[str(p) for p in package.front]!r}; "
+            f"sys.path += {[str(p) for p in package.back]!r}; import {module}"
+        )
+        env = {"PATH": "/usr/bin:/bin", **fn.environment, "AWS_REGION": "us-east-1"}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [interpreter.executable, "-I", "-B", "-v", "-c", code],
+            env=env,
+            cwd=package.task_root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        shipped = [str(p) for p in package.front]
+        loaded = re.findall(r"^# code object from '?([^'\n]+)'?$", done.stderr, re.M)
+        ours = [path for path in loaded if path.startswith(tuple(shipped))]
+        assert ours and all(path.endswith(".cpython-312.pyc") for path in ours), (
+            name,
+            [path for path in ours if not path.endswith(".pyc")],
+        )
 
 
 async def test_a_bad_token_is_refused_by_the_packaged_authorizer(packaged: Packaged) -> None:

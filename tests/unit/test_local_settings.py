@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from infra.config import ConfigError
-from infra.local_settings import LocalSettings, load
+from infra.local_settings import BuildFailed, LocalSettings, load
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,3 +168,46 @@ def test_allowed_origins_are_read(tmp_path: Path) -> None:
     block = "allowedOrigins: ['http://localhost:5173', '*']"
     path = write(tmp_path, f"service: s\ncustom:\n  local:\n    {block}\n")
     assert settings_of(path).allowed_origins == ("http://localhost:5173", "*")
+
+
+def test_build_commands_run_in_order_from_the_files_directory(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "service: s\ncustom:\n  local:\n    build:\n"
+        "      - sh -c 'pwd > first'\n      - sh -c 'cat first > second'\n",
+    )
+    settings = settings_of(path)
+    seen: list[str] = []
+    settings.run_build(seen.append)
+    assert seen == [
+        "custom.local.build[0]: sh -c 'pwd > first'",
+        "custom.local.build[1]: sh -c 'cat first > second'",
+    ]
+    assert (tmp_path / "second").read_text().strip() == str(tmp_path)
+
+
+def test_a_failing_build_stops_the_start_naming_the_command_and_its_output(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "service: s\ncustom:\n  local:\n    build: [\"sh -c 'echo no uv here; exit 3'\", "
+        "touch never]\n",
+    )
+    with pytest.raises(BuildFailed) as failed:
+        settings_of(path).run_build(echo=None)
+    assert str(failed.value) == (
+        "custom.local.build[0]: \"sh -c 'echo no uv here; exit 3'\" failed with exit status 3:"
+        "\nno uv here"
+    )
+    assert not (tmp_path / "never").exists()
+    missing = write(tmp_path, "service: s\ncustom:\n  local:\n    build: ./nowhere.sh\n")
+    with pytest.raises(BuildFailed, match=r"^custom\.local\.build\[0\]: cannot run './nowhere"):
+        settings_of(missing).run_build(echo=None)
+
+
+@pytest.mark.parametrize("build", ["[1]", "{a: b}", '"sh -c \'unclosed"'])
+def test_a_build_that_is_not_commands_is_refused(tmp_path: Path, build: str) -> None:
+    path = write(tmp_path, f"service: s\ncustom:\n  local:\n    build: {build}\n")
+    with pytest.raises(ConfigError, match=r"custom\.local\.build"):
+        settings_of(path)

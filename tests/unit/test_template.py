@@ -661,7 +661,7 @@ def test_the_layer_provides_every_library_the_handlers_import(template: Template
     imported = _imported_top_level(REPO / "handlers") - set(sys.stdlib_module_names)
     missing = imported - {"handlers", "wschat_protocol"} - RUNTIME_MODULES - top
     assert missing == set(), f"imported by handlers/ but not in the layer: {missing}"
-    assert {"aws_lambda_powertools", "jwt", "pydantic", "aws_xray_sdk", "cryptography"} <= top
+    assert {"aws_lambda_powertools", "jwt", "aiohttp", "aws_xray_sdk", "cryptography"} <= top
     assert not RUNTIME_MODULES & top, "boto3/botocore come with the runtime"
     # Compiled for the Lambda runtime, not for the Python running the tests.
     assert binaries

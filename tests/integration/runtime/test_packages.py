@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from infra.awslambda import interpreters
+from infra.awslambda.native_code import host_architecture
 from infra.awslambda.packages import RUNTIME_BOTO3, PackageError
 from infra.awslambda.runtime import LambdaRuntime
 from infra.config import ConfigError, load_service
 from infra.service import ServiceSpec
 from tests.integration.runtime.conftest import SERVICE, Logs
+from tests.unit.test_native_code import elf
 
 HARNESS_ROOT = Path(__file__).resolve().parents[3]
 # Importable beside the harness, never in a sandbox that did not ask for them.
@@ -116,6 +118,38 @@ async def test_a_python_not_installed_runs_on_the_harness_with_a_warning(
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [warning]
     await inspect(runtime)  # once, at start: not again per invocation or sandbox
     assert runtime.warnings == [warning]
+
+
+async def test_a_layer_built_for_another_architecture_is_named_at_start(
+    make_runtime: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a layer built for the functions' declared arm64 looks like on an x86_64
+    # machine (and the other way round): its extension modules cannot load here.
+    foreign = "arm64" if host_architecture() == "x86_64" else "x86_64"
+    layer = tmp_path / "layer.zip"
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    with zipfile.ZipFile(layer, "w") as zf:
+        zf.writestr("python/native.abi3.so", elf(foreign))
+    runtime = make_runtime(respec(layers=(layer,), runtime=version, architecture=foreign))
+    await runtime.prepare()
+    (warning,) = runtime.warnings
+    assert warning.startswith(f"layer {layer} holds compiled code for {foreign} (1 shared ")
+    assert f"imports of it fail in inspect (they declare {foreign}" in warning
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [warning]
+    seen = await inspect(runtime, "native")
+    assert seen["modules"]["native"].startswith("ImportError: ")
+
+
+async def test_a_layer_of_this_machines_code_passes_without_a_word(
+    make_runtime: Any, tmp_path: Path
+) -> None:
+    layer = tmp_path / "layer.zip"
+    with zipfile.ZipFile(layer, "w") as zf:
+        zf.writestr("python/native.abi3.so", elf(host_architecture()))
+        zf.writestr("python/pure.py", "VALUE = 'pure'\n")
+    runtime = make_runtime(respec(layers=(layer,), architecture="arm64"))
+    await runtime.prepare()
+    assert runtime.warnings == []
 
 
 def test_a_runtime_other_than_python_is_refused_by_function_name() -> None:

@@ -392,6 +392,56 @@ def test_layers_by_ref_and_by_arn(tmp_path: Path) -> None:
     assert "imports from it fail locally" in line
 
 
+def test_a_layer_of_the_service_runs_locally_from_this_machines_build(tmp_path: Path) -> None:
+    # The deployed layer is built for the declared architecture; locally every function
+    # runs on this machine's, so custom.local.layers names the copy built for each.
+    from infra.awslambda.native_code import host_architecture
+
+    other = "x86_64" if host_architecture() == "arm64" else "arm64"
+    body = (
+        HEAD
+        + f"""
+          architecture: {other}
+          layers:
+            - Ref: DepsLambdaLayer
+        custom:
+          local:
+            layers:
+              deps:
+                {host_architecture()}: build/here.zip
+                {other}: build/there.zip
+        layers:
+          deps: {{package: {{artifact: build/layer-{other}.zip}}}}
+        functions:
+          a: {{handler: h.a}}
+          b:
+            handler: h.b
+            layers: [arn:aws:lambda:us-east-1:123456789012:layer:svc-dev-deps:1]
+        """
+    )
+    spec = load(tmp_path, body)
+    here = tmp_path.resolve() / "build/here.zip"
+    assert spec.functions["a"].layers == (here,)
+    assert spec.functions["a"].architecture == other
+    # By its ARN, as a template written by hand would reference it.
+    assert spec.functions["b"].layers == (here,)
+
+    without_host = body.replace(f"{host_architecture()}: build/here.zip", "")
+    with pytest.raises(
+        ConfigError,
+        match=rf"custom\.local\.layers\.deps: no entry for this "
+        rf"machine's architecture \({host_architecture()}\); it has {other}",
+    ):
+        load(tmp_path, without_host)
+    unknown = body.replace("              deps:\n", "              nodeps:\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"custom\.local\.layers\.nodeps: neither a layer of "
+        r"this service \(deps under layers:\) nor a layer ARN",
+    ):
+        load(tmp_path, unknown)
+
+
 def test_requirements_follow_serverless_python_requirements(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("requests==2.32.3\n")
     (tmp_path / "worker").mkdir()
