@@ -65,3 +65,113 @@ def test_installing_twice_checks_the_code_under_its_own_patches() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+# -- Condition expressions parsed once --------------------------------------------------
+
+CONDITIONS = [
+    ("rlw = :w AND rlc < :lim", None, {":w": {"N": "7"}, ":lim": {"N": "3"}}),
+    (
+        "attribute_exists(uid) AND (attribute_not_exists(rlw) OR rlw <> :w)",
+        None,
+        {":w": {"N": "7"}},
+    ),
+    ("contains(#c, :id)", {"#c": "conns"}, {":id": {"S": "b"}}),
+    ("attribute_not_exists(pk) OR expiresAt < :now", None, {":now": {"N": "100"}}),
+    (
+        "size(#n) > :two AND #n IN (:a, :b)",
+        {"#n": "name"},
+        {":two": {"N": "2"}, ":a": {"S": "ann"}, ":b": {"S": "bo"}},
+    ),
+]
+
+
+def _items() -> list[Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    attrs = [
+        {},
+        {"uid": {"S": "u"}, "rlw": {"N": "7"}, "rlc": {"N": "2"}, "name": {"S": "ann"}},
+        {"uid": {"S": "u"}, "rlw": {"N": "6"}, "rlc": {"N": "5"}, "conns": {"SS": ["a", "b"]}},
+        {"pk": {"S": "p"}, "expiresAt": {"N": "99"}, "name": {"S": "bo"}},
+    ]
+    return [None] + [Item(DynamoType({"S": "k"}), None, a) for a in attrs]
+
+
+def _decide(op: Any, item: Any) -> object:
+    """The condition's verdict on `item`, or the error moto raises (size() of nothing)."""
+    try:
+        return op.expr(item)
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+@pytest.fixture
+def kept_conditions(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's own ConditionExpressionParser.parse, and the speed-up installed over it for
+    this test only (install() patches the whole process)."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    own = ConditionExpressionParser.parse
+    monkeypatch.setattr(ConditionExpressionParser, "parse", own)
+    moto_speedups._parsed_conditions()
+    assert ConditionExpressionParser.parse is not own
+    return own
+
+
+def test_a_kept_condition_decides_every_item_as_a_fresh_parse_does(kept_conditions: Any) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    for text, names, values in CONDITIONS:
+        for _ in range(3):  # the first parses; the others reuse it
+            mine = ConditionExpressionParser(text, names, values)
+            theirs = ConditionExpressionParser(text, names, values)
+            op, expected = mine.parse(), kept_conditions(theirs)
+            assert [_decide(op, i) for i in _items()] == [_decide(expected, i) for i in _items()]
+            # What moto's handler reads back to refuse unused names and values.
+            assert mine.expr_attr_names_found == theirs.expr_attr_names_found
+            assert mine.expr_attr_values_found == theirs.expr_attr_values_found
+
+
+def test_other_values_or_names_are_another_condition(kept_conditions: Any) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    item = _items()[2]  # rlw 7, rlc 2
+    assert get_filter_expression("rlw = :w", None, {":w": {"N": "7"}}).expr(item) is True
+    assert get_filter_expression("rlw = :w", None, {":w": {"N": "8"}}).expr(item) is False
+    assert get_filter_expression("#a = :w", {"#a": "rlw"}, {":w": {"N": "7"}}).expr(item)
+    assert not get_filter_expression("#a = :w", {"#a": "rlc"}, {":w": {"N": "7"}}).expr(item)
+
+
+def test_a_kept_condition_shares_nothing_with_the_request(kept_conditions: Any) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    item = _items()[2]
+    values = {":w": {"N": "7"}}
+    op = get_filter_expression("rlw = :w", None, values)
+    values[":w"]["N"] = "8"  # the request's dicts change after the parse (moto may store them)
+    assert op.expr(item) is True
+    assert get_filter_expression("rlw = :w", None, values).expr(item) is False
+    assert get_filter_expression("rlw = :w", None, {":w": {"N": "7"}}).expr(item) is True
+
+
+def test_a_refused_condition_is_refused_every_time(kept_conditions: Any) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
+
+    for _ in range(2):
+        with pytest.raises(Exception) as raised:
+            get_filter_expression("rlw = = :w", None, {":w": {"N": "7"}})
+        with pytest.raises(type(raised.value)):
+            kept_conditions(ConditionExpressionParser("rlw = = :w", None, {":w": {"N": "7"}}))
+    assert not any(k[0] == "rlw = = :w" for k in ConditionExpressionParser.parse.cache)
+
+
+def test_the_kept_conditions_are_bounded(
+    kept_conditions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
+
+    monkeypatch.setattr(moto_speedups, "_PARSED_CONDITIONS_MAX", 5)
+    for now in range(20):  # a timestamp in the values: a new entry each time
+        get_filter_expression("expiresAt < :now", None, {":now": {"N": str(now)}})
+    assert len(ConditionExpressionParser.parse.cache) == 5
