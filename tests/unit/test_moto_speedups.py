@@ -175,3 +175,83 @@ def test_the_kept_conditions_are_bounded(
     for now in range(20):  # a timestamp in the values: a new entry each time
         get_filter_expression("expiresAt < :now", None, {":now": {"N": str(now)}})
     assert len(ConditionExpressionParser.parse.cache) == 5
+
+
+# -- Update expressions parsed once -----------------------------------------------------
+
+UPDATES = [
+    "SET rlc = rlc + :one",
+    "SET rlw = :w, rlc = :one, expiresAt = :exp",
+    "ADD conns :c SET uid = :uid, uname = :uname, expiresAt = :exp",
+    "DELETE rooms :r",
+    "SET #l = list_append(if_not_exists(#l, :empty), :v) REMOVE gone, #m.#k",
+]
+
+
+def _tree(node: Any) -> object:
+    """An update expression's tree as plain data (moto's nodes have no equality)."""
+    if isinstance(node, list | tuple):
+        return [_tree(n) for n in node]
+    if hasattr(node, "children"):
+        fields = {k: v for k, v in vars(node).items() if k not in ("parent", "children")}
+        return (type(node).__name__, repr(sorted(fields.items())), _tree(node.children or []))
+    return repr(node)
+
+
+@pytest.fixture
+def kept_updates(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's own UpdateExpressionParser.make, and the speed-up over it for this test."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    own = UpdateExpressionParser.__dict__["make"]
+    monkeypatch.setattr(UpdateExpressionParser, "make", own)
+    moto_speedups._parsed_updates()
+    assert UpdateExpressionParser.__dict__["make"] is not own
+    return own.__get__(None, UpdateExpressionParser)
+
+
+def test_a_kept_update_is_the_tree_moto_parses_and_each_caller_gets_its_own(
+    kept_updates: Any,
+) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    for text in UPDATES:
+        first, second = UpdateExpressionParser.make(text), UpdateExpressionParser.make(text)
+        assert _tree(first) == _tree(second) == _tree(kept_updates(text))
+        assert first is not second  # the validator rewrites the tree it is given
+    assert set(UpdateExpressionParser.make.cache) == set(UPDATES)
+
+
+def test_an_update_item_after_a_kept_parse_applies_its_own_values(kept_updates: Any) -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for n in (1, 2, 5):  # the same text, other values: the kept tree holds none of them
+            got = db.update_item(
+                TableName="t",
+                Key={"pk": {"S": "a"}},
+                UpdateExpression="SET v = :v ADD n :one",
+                ExpressionAttributeValues={":v": {"N": str(n)}, ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+            assert got["v"] == {"N": str(n)}
+        assert got["n"] == {"N": "3"}
+
+
+def test_a_refused_update_is_refused_every_time(kept_updates: Any) -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    for _ in range(2):
+        with pytest.raises(Exception) as raised:
+            UpdateExpressionParser.make("SET = :v")
+        with pytest.raises(type(raised.value)):
+            kept_updates("SET = :v")
+    assert "SET = :v" not in UpdateExpressionParser.make.cache
