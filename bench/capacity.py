@@ -265,7 +265,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def deliveries(args: argparse.Namespace) -> float:
     """Deliveries per message: every member of the room, the sender included."""
-    return args.connections / args.rooms
+    return float(args.connections) / float(args.rooms)
 
 
 def summary_line(name: str, r: dict[str, Any]) -> str:

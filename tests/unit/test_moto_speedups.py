@@ -3,11 +3,12 @@ start, naming the moto version and the function, before patching anything."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from moto.core import utils as moto_utils
@@ -89,13 +90,13 @@ CONDITIONS = [
 def _items() -> list[Any]:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-    attrs = [
+    attrs: list[dict[str, Any]] = [
         {},
         {"uid": {"S": "u"}, "rlw": {"N": "7"}, "rlc": {"N": "2"}, "name": {"S": "ann"}},
         {"uid": {"S": "u"}, "rlw": {"N": "6"}, "rlc": {"N": "5"}, "conns": {"SS": ["a", "b"]}},
         {"pk": {"S": "p"}, "expiresAt": {"N": "99"}, "name": {"S": "bo"}},
     ]
-    return [None] + [Item(DynamoType({"S": "k"}), None, a) for a in attrs]
+    return [None, *(Item(DynamoType({"S": "k"}), None, a) for a in attrs)]
 
 
 def _decide(op: Any, item: Any) -> object:
@@ -163,7 +164,7 @@ def test_a_refused_condition_is_refused_every_time(kept_conditions: Any) -> None
             get_filter_expression("rlw = = :w", None, {":w": {"N": "7"}})
         with pytest.raises(type(raised.value)):
             kept_conditions(ConditionExpressionParser("rlw = = :w", None, {":w": {"N": "7"}}))
-    assert not any(k[0] == "rlw = = :w" for k in ConditionExpressionParser.parse.cache)
+    assert not any(k[0] == "rlw = = :w" for k in cast(Any, ConditionExpressionParser.parse).cache)
 
 
 def test_the_kept_conditions_are_bounded(
@@ -174,7 +175,7 @@ def test_the_kept_conditions_are_bounded(
     monkeypatch.setattr(moto_speedups, "_PARSED_CONDITIONS_MAX", 5)
     for now in range(20):  # a timestamp in the values: a new entry each time
         get_filter_expression("expiresAt < :now", None, {":now": {"N": str(now)}})
-    assert len(ConditionExpressionParser.parse.cache) == 5
+    assert len(cast(Any, ConditionExpressionParser.parse).cache) == 5
 
 
 # -- Update expressions parsed once -----------------------------------------------------
@@ -186,6 +187,11 @@ UPDATES = [
     "DELETE rooms :r",
     "SET #l = list_append(if_not_exists(#l, :empty), :v) REMOVE gone, #m.#k",
 ]
+
+
+def _update_parser() -> Any:
+    # (moto's module declares no such name to type checkers)
+    return importlib.import_module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
 
 
 def _tree(node: Any) -> object:
@@ -201,7 +207,7 @@ def _tree(node: Any) -> object:
 @pytest.fixture
 def kept_updates(monkeypatch: pytest.MonkeyPatch) -> Any:
     """moto's own UpdateExpressionParser.make, and the speed-up over it for this test."""
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    UpdateExpressionParser = _update_parser()
 
     own = UpdateExpressionParser.__dict__["make"]
     monkeypatch.setattr(UpdateExpressionParser, "make", own)
@@ -213,7 +219,7 @@ def kept_updates(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_a_kept_update_is_the_tree_moto_parses_and_each_caller_gets_its_own(
     kept_updates: Any,
 ) -> None:
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    UpdateExpressionParser = _update_parser()
 
     for text in UPDATES:
         first, second = UpdateExpressionParser.make(text), UpdateExpressionParser.make(text)
@@ -247,7 +253,7 @@ def test_an_update_item_after_a_kept_parse_applies_its_own_values(kept_updates: 
 
 
 def test_a_refused_update_is_refused_every_time(kept_updates: Any) -> None:
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    UpdateExpressionParser = _update_parser()
 
     for _ in range(2):
         with pytest.raises(Exception) as raised:
