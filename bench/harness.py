@@ -85,14 +85,22 @@ def service_with(
 
 @contextlib.asynccontextmanager
 async def running_harness(
-    *options: str, stage: str = "dev", log: Path | None = None, root: Path = ROOT
+    *options: str,
+    stage: str = "dev",
+    log: Path | None = None,
+    root: Path = ROOT,
+    quiet: bool = True,
 ) -> AsyncIterator[Harness]:
-    """Start `python -m infra --port 0 --quiet --stage STAGE *options`; stop it on exit.
+    """Start `python -m infra --port 0 [--quiet] --stage STAGE *options`; stop it on exit.
+
+    `quiet` False: the functions' console log on, as `make run` shows it (read and dropped).
 
     `root`: another checkout to run (its own `.venv`), e.g. a worktree of an older commit
     measured against this one in the same run."""
     python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
-    args = [python, "-m", "infra", "--port", "0", "--quiet", "--stage", stage, *options]
+    args = [python, "-m", "infra", "--port", "0", "--stage", stage, *options]
+    if quiet:
+        args.append("--quiet")
     if root == ROOT:
         # The banner names the embedded DynamoDB only when asked (older checkouts always do).
         args.append("--show-dynamodb")

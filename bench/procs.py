@@ -75,13 +75,17 @@ def descendants(pid: int) -> list[int]:
 
 def harness_processes(gateway_pid: int) -> dict[str, list[int]]:
     """The processes of a `python -m infra` (or of any process running `local_stack`),
-    grouped: the gateway itself, its Lambda sandboxes ("workers") and moto."""
+    grouped: the gateway itself, its Lambda sandboxes ("workers") and moto. Older
+    checkouts (measured against this one) are recognised too: their sandboxes ran
+    `-m infra.runtime.worker` and moto `-m infra.dynamo`."""
     groups: dict[str, list[int]] = {"gateway": [gateway_pid], "workers": [], "moto": []}
     for pid in descendants(gateway_pid):
         args = cmdline(pid)
-        if any(arg.endswith("awslambda/bootstrap/bootstrap.py") for arg in args):
+        if "infra.runtime.worker" in args or any(
+            arg.endswith("awslambda/bootstrap/bootstrap.py") for arg in args
+        ):
             groups["workers"].append(pid)
-        elif "infra.dynamodb" in args:
+        elif "infra.dynamodb" in args or "infra.dynamo" in args:
             groups["moto"].append(pid)
     return groups
 
