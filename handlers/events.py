@@ -6,7 +6,7 @@ contexts are extended with what ours puts there (principalId, userId, userName).
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.parser import BaseModel, Field
+from aws_lambda_powertools.utilities.parser import BaseModel, Field, model_validator
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
     APIGatewayWebSocketConnectEventModel,
@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.parser.models.apigw_websocket import (
 )
 
 from .chat.model import User
+from .chat.store import MAX_PARTITIONS
 
 
 class ChatAuthorizer(BaseModel):
@@ -63,9 +64,24 @@ class PublishEvent(APIGatewayProxyEventV2Model):
 
 
 class FanOutEvent(BaseModel):
-    """One shard of a room's fan-out, from `chat.shards.shard_event` (an async invoke)."""
+    """One shard of a room's fan-out, from `chat.shards.Shard.event` (an async invoke):
+    these connections (read from the room's `partition`), or the members of the room's
+    partitions [first, end) but `skip`."""
 
     room: str = Field(min_length=1)
     payload: str = Field(min_length=1)
-    connection_ids: list[str] = Field(alias="connectionIds", min_length=1)
+    connection_ids: list[str] | None = Field(default=None, alias="connectionIds", min_length=1)
+    partition: int = Field(default=0, ge=0, le=MAX_PARTITIONS)
+    partitions: tuple[int, int] | None = None
+    skip: str | None = None
     endpoint: str | None = None  # the Management API of the API the message came through
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FanOutEvent:
+        if (self.connection_ids is None) == (self.partitions is None):
+            raise ValueError("expected either connectionIds or partitions")
+        if self.partitions is not None:
+            first, end = self.partitions
+            if not 0 < first < end <= MAX_PARTITIONS:
+                raise ValueError(f"partitions must be [first, end) within 1..{MAX_PARTITIONS}")
+        return self
