@@ -86,15 +86,15 @@ def next_extent(estimate: int, extent: int, size: int) -> int:
     """How many partitions a room of about `estimate` connections should take joins
     into, now that it takes them into `extent` of `size` members each on average.
 
-    It grows when the average partition passes `size`, to partitions about half full
-    (at least doubling, so a room that grows steadily changes layout only every
-    doubling); it shrinks when the average falls under an eighth of `size`, back to
-    half full (one partition below `size` / 2). Between the two it stays, so an estimate
-    that wobbles changes nothing.
+    It grows when the average partition passes `size`, to partitions at most half full
+    (so at least doubling: a room that grows steadily changes layout once per doubling);
+    it shrinks when the average falls under an eighth of `size`, back to half full (one
+    partition below `size` / 2). Between the two it stays, so an estimate that wobbles
+    changes nothing.
     """
     half_full = max(1, math.ceil(2 * estimate / size))
     if estimate > extent * size:
-        return min(MAX_PARTITIONS, max(2 * extent, half_full))
+        return min(MAX_PARTITIONS, half_full)
     if extent > 1 and 8 * estimate < extent * size:
         return min(extent, half_full)
     return extent
