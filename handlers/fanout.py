@@ -45,5 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     d = out.deliveries
     result = {"delivered": d.delivered, "gone": len(d.gone), "failed": d.failed}
     shard = {"partitions": ev.partitions} if ev.partitions else {"partition": ev.partition}
-    logger.info("shard delivered", extra={**shard, **result})
+    # `read`: [partition, memberships read] for each room partition this invocation read.
+    read = [list(r) for r in out.reads]
+    logger.info("shard delivered", extra={**shard, "read": read, **result})
     return result

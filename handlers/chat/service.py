@@ -40,6 +40,10 @@ class Outcome:
     reply: dict[str, Any] | None  # the frame for the sender's own connection
     deliveries: Deliveries = field(default_factory=Deliveries)
     stored: int = 0  # messages written
+    # The room partitions this invocation read, as (index, memberships read), in order:
+    # logged by the fan-out function, so a spread room's fan-out can be checked to read
+    # each partition once, each by its own invocation (bench.fanout does).
+    reads: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -328,6 +332,7 @@ class ChatService:
         payload = encode(frame)
         now = self._clock()
         base = self._store.read_partition(room, 0, now)
+        out.reads.append((0, len(base.members)))
         extent = base.layout.read_at(now // 1000)
         self._hand_off_range(out, room, payload, 1, extent, skip)
         if extent > 1:
@@ -358,6 +363,7 @@ class ChatService:
         self, out: Outcome, room: str, index: int, payload: str, skip: str | None
     ) -> None:
         part = self._store.read_partition(room, index, self._clock())
+        out.reads.append((index, len(part.members)))
         self._deliver_members(out, part, room, index, payload, skip)
 
     def _deliver_members(

@@ -136,7 +136,7 @@ def reads(spread: LambdaService) -> Iterator[Reads]:
     yield recorder
     aws.dynamodb().meta.events.unregister(
         "provide-client-params.dynamodb.Query",
-        recorder._seen,  # type: ignore[arg-type]
+        recorder._seen,
     )
 
 
