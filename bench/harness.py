@@ -14,8 +14,8 @@ import re
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class Harness:
     dynamodb_endpoint: str
     secret: str
     stage: str
+    # With `keep`: the functions' log lines it kept, in order (appended as they come).
+    log_lines: list[str] = field(default_factory=list)
 
 
 def handler_store(dynamodb_endpoint: str, stage: str = "dev") -> tuple[Any, Any, Any]:
@@ -90,16 +92,20 @@ async def running_harness(
     log: Path | None = None,
     root: Path = ROOT,
     quiet: bool = True,
+    keep: Callable[[str], bool] | None = None,
 ) -> AsyncIterator[Harness]:
     """Start `python -m infra --port 0 [--quiet] --stage STAGE *options`; stop it on exit.
 
     `quiet` False: the functions' console log on, as `make run` shows it (read and dropped).
 
     `root`: another checkout to run (its own `.venv`), e.g. a worktree of an older commit
-    measured against this one in the same run."""
+    measured against this one in the same run. `keep`: run it `--verbose` instead of
+    `--quiet` and keep the functions' log lines it accepts in `Harness.log_lines`."""
     python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
     args = [python, "-m", "infra", "--port", "0", "--stage", stage, *options]
-    if quiet:
+    if keep is not None:
+        args.append("--verbose")
+    elif quiet:
         args.append("--quiet")
     if root == ROOT:
         # The banner names the embedded DynamoDB only when asked (older checkouts always do).
@@ -123,16 +129,19 @@ async def running_harness(
     )
     try:
         banner = await asyncio.wait_for(_read_banner(proc), START_TIMEOUT_S)
-        drain = asyncio.create_task(_drain(proc))
+        harness = Harness(
+            pid=proc.pid,
+            ws_url=_find(banner, r"WebSocket API\s+(\S+)"),
+            mgmt_url=_find(banner, r"Management API\s+(\S+)/@connections"),
+            dynamodb_endpoint=_find(banner, r"DynamoDB\s+(\S+)"),
+            secret=secret,
+            stage=stage,
+        )
+        drain = asyncio.create_task(
+            _drain(proc) if keep is None else _keep(proc, keep, harness.log_lines)
+        )
         try:
-            yield Harness(
-                pid=proc.pid,
-                ws_url=_find(banner, r"WebSocket API\s+(\S+)"),
-                mgmt_url=_find(banner, r"Management API\s+(\S+)/@connections"),
-                dynamodb_endpoint=_find(banner, r"DynamoDB\s+(\S+)"),
-                secret=secret,
-                stage=stage,
-            )
+            yield harness
         finally:
             drain.cancel()
     finally:
@@ -164,6 +173,22 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
     assert proc.stdout is not None
     while await proc.stdout.read(65536):
         pass
+
+
+async def _keep(
+    proc: asyncio.subprocess.Process, keep: Callable[[str], bool], into: list[str]
+) -> None:
+    assert proc.stdout is not None
+    while True:
+        try:
+            raw = await proc.stdout.readline()
+        except ValueError:  # a line over the stream's limit (64 KiB): not one we keep
+            continue
+        if not raw:
+            return
+        line = raw.decode(errors="replace")
+        if keep(line):
+            into.append(line)
 
 
 def _find(lines: Sequence[str], pattern: str) -> str:

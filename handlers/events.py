@@ -140,23 +140,54 @@ class PublishEvent:
 
 @dataclass(frozen=True)
 class FanOutEvent:
-    """One shard of a room's fan-out, from `chat.shards.shard_event` (an async invoke)."""
+    """One shard of a room's fan-out, from `chat.shards.Shard.event` (an async invoke):
+    these connections (read from the room's `partition`), or the members of the room's
+    partitions [first, end) but `skip`."""
 
     room: str
     payload: str
-    connection_ids: list[str]
+    connection_ids: list[str] | None
     endpoint: str | None  # the Management API of the API the message came through
+    partition: int = 0
+    partitions: tuple[int, int] | None = None
+    skip: str | None = None
 
     @classmethod
     def read(cls, event: Mapping[str, Any]) -> FanOutEvent:
-        ids = _get(event, "connectionIds", list, "event")
-        if not ids or not all(isinstance(i, str) and i for i in ids):
+        # Here, not at the top: the store imports botocore, which the authorizers (who
+        # read their events from this module too) would pay for at every cold start.
+        from .chat.store import MAX_PARTITIONS
+
+        ids = _get(event, "connectionIds", (list, type(None)), "event")
+        if ids is not None and (not ids or not all(isinstance(i, str) and i for i in ids)):
             raise BadEvent("event.connectionIds: expected a non-empty list of connection ids")
+        partition = event.get("partition", 0)
+        if not isinstance(partition, int) or isinstance(partition, bool):
+            raise BadEvent("event.partition: expected int")
+        if not 0 <= partition <= MAX_PARTITIONS:
+            raise BadEvent(f"event.partition: expected 0..{MAX_PARTITIONS}")
+        span = _get(event, "partitions", (list, type(None)), "event")
+        partitions: tuple[int, int] | None = None
+        if span is not None:
+            if (
+                len(span) != 2
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in span)
+                or not 0 < span[0] < span[1] <= MAX_PARTITIONS
+            ):
+                raise BadEvent(
+                    f"event.partitions: expected [first, end) within 1..{MAX_PARTITIONS}"
+                )
+            partitions = (span[0], span[1])
+        if (ids is None) == (partitions is None):
+            raise BadEvent("event: expected either connectionIds or partitions")
         read = cls(
             room=_get(event, "room", str, "event"),
             payload=_get(event, "payload", str, "event"),
             connection_ids=ids,
             endpoint=_get(event, "endpoint", (str, type(None)), "event"),
+            partition=partition,
+            partitions=partitions,
+            skip=_get(event, "skip", (str, type(None)), "event"),
         )
         if not read.room or not read.payload:
             raise BadEvent("event.room and event.payload must not be empty")

@@ -1,4 +1,6 @@
-"""The fan-out function: delivers one shard of a large room's fan-out.
+"""The fan-out function: delivers one shard of a large room's fan-out (a list of
+connections, or a range of the room's partitions: it hands the rest of a range on and
+reads and delivers the first partition itself).
 
 Invoked asynchronously by the message and publish functions (`chat.shards`), never by
 API Gateway. Gone connections are removed here, as the invoking function does for its
@@ -30,9 +32,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ev = FanOutEvent.read(event)
     logger.append_keys(room=ev.room)
     service = chat_service(context, endpoint=ev.endpoint)
-    out = service.deliver_shard(ev.room, ev.connection_ids, ev.payload)
+    out = service.deliver_shard(
+        ev.room,
+        ev.payload,
+        connection_ids=ev.connection_ids or (),
+        partition=ev.partition,
+        partitions=ev.partitions,
+        skip=ev.skip,
+    )
     record(metrics, out)
     d = out.deliveries
     result = {"delivered": d.delivered, "gone": len(d.gone), "failed": d.failed}
-    logger.info("shard delivered", extra={"recipients": len(ev.connection_ids), **result})
+    shard = {"partitions": ev.partitions} if ev.partitions else {"partition": ev.partition}
+    # `read`: [partition, memberships read] for each room partition this invocation read.
+    read = [list(r) for r in out.reads]
+    logger.info("shard delivered", extra={**shard, "read": read, **result})
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,11 @@ class Connection:
     connection_id: str
     user: User
     rooms: frozenset[str] = field(default_factory=frozenset)
+    # The partition of each room joined outside the room's base partition (index > 0).
+    parts: Mapping[str, int] = field(default_factory=dict)
+
+    def partition(self, room: str) -> int:
+        return self.parts.get(room, 0)
 
 
 def encode(frame: dict[str, Any]) -> str:

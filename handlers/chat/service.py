@@ -18,9 +18,9 @@ from . import commands as c
 from .errors import ChatError, NotMember, TooManyConnections, TooManyRooms, UserOffline
 from .fanout import Deliveries
 from .ids import new_id
-from .model import Body, Member, Message, User, encode
-from .shards import HandOff, split
-from .store import Store
+from .model import Body, Message, User, encode
+from .shards import HandOff, Shard, split, split_range
+from .store import Partition, Store
 
 # Every answer fits one API Gateway message (128 KB); pages stop short of it, leaving room
 # for the frame's own fields.
@@ -40,11 +40,17 @@ class Outcome:
     reply: dict[str, Any] | None  # the frame for the sender's own connection
     deliveries: Deliveries = field(default_factory=Deliveries)
     stored: int = 0  # messages written
+    # The room partitions this invocation read, as (index, memberships read), in order:
+    # logged by the fan-out function, so a spread room's fan-out can be checked to read
+    # each partition once, each by its own invocation (bench.fanout does).
+    reads: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Sharding:
-    """Room fan-outs over `size` recipients are split; `hand_off` takes all shards but one."""
+    """How room fan-outs are spread over invocations: the partitions of a spread room go
+    to `hand_off` as ranges, and a partition (or room) of over `size` recipients is cut
+    into shards of `size` connection ids, all but one handed off too."""
 
     hand_off: HandOff
     size: int
@@ -132,13 +138,15 @@ class ChatService:
                     "history": [m.frame() for m in history],
                 }
             case c.Leave(room):
-                if room in conn.rooms and self._store.remove_membership(conn_id, user.id, room):
+                if room in conn.rooms and self._store.remove_membership(
+                    conn_id, user.id, room, conn.partition(room)
+                ):
                     self._announce(out, room, "leave", user, conn_id)
                 out.reply = {"type": "left", "room": room}
             case c.Send(room, body, client_msg_id):
                 self._require_member(conn.rooms, room)
                 msg = Message(new_id(now), user, body, now, room=room, client_msg_id=client_msg_id)
-                out.reply = self._post(out, msg, conn_id, self._member_ids(room))
+                out.reply = self._post(out, msg, conn_id)
             case c.History(room, before, limit, after):
                 self._require_member(conn.rooms, room)
                 page = self._store.history(room, before, after, limit, now, REPLY_BUDGET_BYTES)
@@ -194,7 +202,7 @@ class ChatService:
         self._store.count_publish(publisher.id, now if received_ms is None else received_ms)
         out = Outcome(reply=None)
         msg = Message(new_id(now), publisher, body, now, room=room)
-        self._post(out, msg, None, self._member_ids(room))
+        self._post(out, msg, None)
         return msg.id, out
 
     # -- pieces --------------------------------------------------------------------
@@ -204,28 +212,24 @@ class ChatService:
         if room not in rooms:
             raise NotMember(f"join '{room}' first")
 
-    def _members(self, room: str) -> list[Member]:
-        return self._store.room_members(room, self._clock())
-
-    def _member_ids(self, room: str) -> Callable[[], Iterable[str]]:
-        return lambda: [m.connection_id for m in self._members(room)]
-
     def _post(
         self,
         out: Outcome,
         msg: Message,
         sender_conn: str | None,
-        recipients: Callable[[], Iterable[str]],
+        direct_to: Callable[[], Iterable[str]] | None = None,
     ) -> dict[str, Any]:
         """Store `msg` and deliver it; a repeated clientMsgId returns the original, unsent.
 
         A repeated clientMsgId (same sender, same target) answers with the original, and
         delivers it again only if the first attempt's delivery did not finish.
 
-        The recipients are read after the message is stored, never before. A join adds
-        its membership and then reads the history, so a join racing this send either
-        finds the message in that history or is among the recipients. Read the other
-        way round, a join between the read and the store got neither.
+        A room message goes to the room's members; a direct one to `direct_to()`. The
+        recipients are read after the message is stored, never before (each partition of
+        a spread room by the invocation that delivers it, later still). A join adds its
+        membership and then reads the history, so a join racing this send either finds
+        the message in that history or is among the recipients. Read the other way
+        round, a join between the read and the store got neither.
         """
         claim = self._store.save_message(msg, in_history=msg.room is not None)
         if claim is not None and claim.delivered:
@@ -237,8 +241,12 @@ class ChatService:
             out.stored += 1
         failed = out.deliveries.failed
         # The sender's own connection gets the message as its route response (the ack).
-        targets = {cid for cid in recipients() if cid != sender_conn}
-        self._deliver(out, targets, frame, room=msg.room)
+        if msg.room is not None:
+            self._fan_out(out, msg.room, frame, skip=sender_conn)
+        else:
+            assert direct_to is not None
+            targets = {cid for cid in direct_to() if cid != sender_conn}
+            self._deliver(out, targets, encode(frame), room=None)
         if msg.client_msg_id is not None and out.deliveries.failed == failed:
             self._store.mark_delivered(msg)
         return frame
@@ -259,7 +267,7 @@ class ChatService:
         own = targets if to == user.id else set(self._store.user_connections(user.id, now))
         msg = Message(new_id(now), user, body, now, to=to, client_msg_id=client_msg_id)
         before = len(out.deliveries.gone)
-        frame = self._post(out, msg, conn_id, lambda: targets | own)
+        frame = self._post(out, msg, conn_id, direct_to=lambda: targets | own)
         gone = set(out.deliveries.gone[before:])
         # A new message (not a dedup replay) none of whose recipients on `to`'s side was live.
         remote = targets - {conn_id}
@@ -286,43 +294,131 @@ class ChatService:
                 count = self._store.count_room_users(room, self._clock()) + 1
             if count > cap:
                 return
-        members = self._members(room)
         frame = {"type": "presence", "room": room, "event": event, "user": user.to_json()}
-        targets = {m.connection_id for m in members if m.connection_id != conn_id}
-        self._deliver(out, targets, frame, room=room)
+        self._fan_out(out, room, frame, skip=conn_id)
 
-    def deliver_shard(self, room: str, connection_ids: Sequence[str], payload: str) -> Outcome:
-        """The fan-out function's work: one shard of a room's fan-out, handed off to it."""
+    def deliver_shard(
+        self,
+        room: str,
+        payload: str,
+        *,
+        connection_ids: Sequence[str] = (),
+        partition: int = 0,
+        partitions: tuple[int, int] | None = None,
+        skip: str | None = None,
+    ) -> Outcome:
+        """The fan-out function's work: one shard of a room's fan-out, handed off to it:
+        either a list of connections (read from the room's `partition`) or the members
+        of the room's partitions [first, end) but `skip`. Of a range it hands the rest
+        on (`_hand_off_range`) and reads and delivers the first partition itself."""
         out = Outcome(reply=None)
-        self._deliver_here(out, connection_ids, payload, room)
+        if partitions is None:
+            self._deliver_here(out, connection_ids, payload, room, partition)
+            return out
+        first, end = partitions
+        self._hand_off_range(out, room, payload, first + 1, end, skip)
+        self._deliver_partition(out, room, first, payload, skip)
         return out
 
-    def _deliver(
-        self, out: Outcome, targets: set[str], frame: dict[str, Any], room: str | None
+    def _fan_out(self, out: Outcome, room: str, frame: dict[str, Any], skip: str | None) -> None:
+        """Deliver `frame` to every member of `room` but `skip`.
+
+        One Query of the room's base partition reads its members and the room's layout.
+        A room spread over several partitions has the others handed off as ranges (they
+        are read by the invocations that deliver them); the base members are delivered
+        here. Then, having read the base, this is where the room's layout grows or
+        shrinks (`Store.resize`), off the delivery's critical path.
+        """
+        payload = encode(frame)
+        now = self._clock()
+        base = self._store.read_partition(room, 0, now)
+        out.reads.append((0, len(base.members)))
+        extent = base.layout.read_at(now // 1000)
+        self._hand_off_range(out, room, payload, 1, extent, skip)
+        if extent > 1:
+            # Those members are on their way, through other invocations: about as many
+            # as the base says the room has, less the base's own.
+            out.deliveries.handed_off += max(0, base.estimate - len(base.members))
+        self._deliver_members(out, base, room, 0, payload, skip)
+        self._store.resize(room, base, now)
+
+    def _hand_off_range(
+        self, out: Outcome, room: str, payload: str, first: int, end: int, skip: str | None
     ) -> None:
+        """Partitions [first, end) of `room`, to other invocations as up to
+        `shards.BRANCHES` ranges; any range that cannot be handed off is read and
+        delivered here, partition by partition (slower, not lost)."""
+        ranges = split_range(first, end)
+        if not ranges:
+            return
+        kept = list(range(len(ranges)))
+        if self._sharding is not None:
+            shards = [Shard(room, payload, partitions=r, skip=skip) for r in ranges]
+            kept = self._sharding.hand_off.hand_off(shards)
+        for i in kept:
+            for index in range(*ranges[i]):
+                self._deliver_partition(out, room, index, payload, skip)
+
+    def _deliver_partition(
+        self, out: Outcome, room: str, index: int, payload: str, skip: str | None
+    ) -> None:
+        part = self._store.read_partition(room, index, self._clock())
+        out.reads.append((index, len(part.members)))
+        self._deliver_members(out, part, room, index, payload, skip)
+
+    def _deliver_members(
+        self,
+        out: Outcome,
+        part: Partition,
+        room: str,
+        index: int,
+        payload: str,
+        skip: str | None,
+    ) -> None:
+        targets = {m.connection_id for m in part.members if m.connection_id != skip}
+        self._deliver(out, targets, payload, room=room, partition=index)
+
+    def _deliver(
+        self,
+        out: Outcome,
+        targets: set[str],
+        payload: str,
+        room: str | None,
+        partition: int = 0,
+    ) -> None:
+        """Deliver to `targets`: in a room, past `Sharding.size` of them, all but the
+        first shard of connection ids are handed off. `partition`: the room's partition
+        they were read from."""
         if not targets:
             return
-        payload = encode(frame)
         recipients: Sequence[str] = sorted(targets)
         sharding = self._sharding
         # Only room fan-outs are split: a direct message goes to a user's few connections
         # and its sender needs to know at once whether any of them was live.
         if room is not None and sharding is not None and len(recipients) > sharding.size:
             own, *others = split(recipients, sharding.size)
-            kept = set(sharding.hand_off.hand_off(room, others, payload))
+            shards = [Shard(room, payload, tuple(s), partition) for s in others]
+            kept = set(sharding.hand_off.hand_off(shards))
             out.deliveries.handed_off += sum(len(s) for i, s in enumerate(others) if i not in kept)
             # A shard that could not be handed off is delivered here: slower, not lost.
             recipients = own + [cid for i in sorted(kept) for cid in others[i]]
-        self._deliver_here(out, recipients, payload, room)
+        self._deliver_here(out, recipients, payload, room, partition)
 
     def _deliver_here(
-        self, out: Outcome, recipients: Sequence[str], payload: str, room: str | None
+        self,
+        out: Outcome,
+        recipients: Sequence[str],
+        payload: str,
+        room: str | None,
+        partition: int,
     ) -> None:
         result = self._deliverer.deliver(recipients, payload)
         out.deliveries.merge(result)
         # Every gone connection is removed before any room is told, so the `leave`
         # frames below are not posted to the very connections this delivery found gone.
-        departures = [self._store.drop_gone(gone, room=room) for gone in result.gone]
+        departures = [
+            self._store.drop_gone(gone, room=room, partition=partition) for gone in result.gone
+        ]
         for (user, last), gone in zip(departures, result.gone, strict=True):
             for left in last:
                 if user is not None:

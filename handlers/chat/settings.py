@@ -56,6 +56,10 @@ CONNECTION_TTL_SECONDS = "CHAT_CONNECTION_TTL_SECONDS"
 # shard and hands each other one to the fan-out function (asynchronous Lambda invokes).
 FANOUT_FUNCTION = "CHAT_FANOUT_FUNCTION"
 FANOUT_SHARD_SIZE = "CHAT_FANOUT_SHARD_SIZE"
+# A room's memberships are one DynamoDB partition until the room has more connections
+# than this; then they spread over partitions of about half this many, each read and
+# delivered by its own invocation (docs/architecture.md, "Rooms past one partition").
+ROOM_PARTITION_SIZE = "CHAT_ROOM_PARTITION_SIZE"
 # Rooms with more users than this get no presence frames (0: no cap). A join or leave in
 # a room of N users costs N - 1 deliveries; docs/data-model.md has the arithmetic.
 PRESENCE_MAX_USERS = "CHAT_PRESENCE_MAX_USERS"
@@ -110,6 +114,7 @@ class Settings:
     fanout_concurrency: int = 32
     fanout_function: str | None = None  # None: every fan-out is delivered in-line
     fanout_shard_size: int = 750
+    room_partition_size: int = 1500
     connection_ttl_s: int = DEFAULT_CONNECTION_TTL_S
     dedup_window_s: int = DEDUP_WINDOW_S
     management_endpoint: str | None = None
@@ -165,6 +170,7 @@ class Settings:
             fanout_function=opt(FANOUT_FUNCTION),
             # 5,000 ids (~120 KB) plus the largest frame stay under the 1 MB Event payload.
             fanout_shard_size=_int(env, FANOUT_SHARD_SIZE, 750, 10, 5000),
+            room_partition_size=_int(env, ROOM_PARTITION_SIZE, 1500, 2, 1_000_000),
             connection_ttl_s=_int(env, CONNECTION_TTL_SECONDS, DEFAULT_CONNECTION_TTL_S, 60, 86400),
             management_endpoint=opt(MANAGEMENT_ENDPOINT),
             presence_max_users=_int(env, PRESENCE_MAX_USERS, 0, 0, 10_000_000),

@@ -5,10 +5,14 @@ Two tables (see docs/data-model.md for the access patterns and what each costs):
 connections table                              messages table
   C#{conn} / META     the connection:            R#{room} / {messageId}  a message (history)
                       user, rooms (a set: the    D#{user} / {target}#{clientMsgId}  the dedup
-                      reverse index), rate-limit     claim: the message's id, whether its
-                      window and count               delivery finished (the frame itself
-                                                     for a direct message)
-  R#{room} / C#{conn} a membership (recipients)
+                      reverse index), parts (the     claim: the message's id, whether its
+                      rooms it joined in another     delivery finished (the frame itself
+                      partition than the base),      for a direct message)
+                      rate-limit window and count
+  R#{room} / C#{conn} a membership (recipients), in the room's base partition
+  R#{room}#{i} / C#{conn} a membership in partition i of a room spread over several
+  R#{room} / #ROOM    the room's layout, once it spreads: how many partitions joins go
+                      to and readers read (it sorts first: the base Query returns it)
   U#{user} / C#{conn} a user's connections (direct)
   P#{user} / RATE    a publisher's rate-limit window and count
   RU#{room} / U#{user} the room's users (members pages, presence): the user's
@@ -23,7 +27,9 @@ found with a Query that follows LastEvaluatedKey; nothing here ever Scans.
 from __future__ import annotations
 
 import json
+import math
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,7 +49,15 @@ if TYPE_CHECKING:
 Item = Mapping[str, Any]  # a DynamoDB item in the low-level (typed) JSON form
 
 META = "META"
+ROOM = "#ROOM"  # the layout item's sort key: "#" sorts before the memberships' "C#"
 _BATCH = 25  # BatchWriteItem's limit
+# A room's layout outlives every membership written under it by this much more than a
+# connection's TTL: a join reads the layout, then writes its membership within its own
+# invocation's time limit (29 s), and Lambda hosts' clocks differ by far less.
+LAYOUT_MARGIN_S = 15 * 60
+# The most partitions a room spreads over: 4,096 half-full partitions of the default
+# size hold three million connections, and the fan-out tree reaches them in three hops.
+MAX_PARTITIONS = 4096
 
 
 def _s(value: str) -> dict[str, str]:
@@ -62,8 +76,85 @@ def _user(item: Item) -> User:
     return User(id=item["uid"]["S"], name=item["uname"]["S"])
 
 
+def bucket(conn_id: str) -> int:
+    """A connection's place among a room's partitions: the same in every process (the
+    built-in hash() of a str is salted per process)."""
+    return zlib.crc32(conn_id.encode())
+
+
+def next_extent(estimate: int, extent: int, size: int) -> int:
+    """How many partitions a room of about `estimate` connections should take joins
+    into, now that it takes them into `extent` of `size` members each on average.
+
+    It grows when the average partition passes `size`, to partitions at most half full
+    (so at least doubling: a room that grows steadily changes layout once per doubling);
+    it shrinks when the average falls under an eighth of `size`, back to half full (one
+    partition below `size` / 2). Between the two it stays, so an estimate that wobbles
+    changes nothing.
+    """
+    half_full = max(1, math.ceil(2 * estimate / size))
+    if estimate > extent * size:
+        return min(MAX_PARTITIONS, half_full)
+    if extent > 1 and 8 * estimate < extent * size:
+        return min(extent, half_full)
+    return extent
+
+
+def partition_key(room: str, index: int) -> str:
+    """The partition key of a room's memberships: `R#{room}` (the base, index 0: every
+    room's only partition until it spreads) or `R#{room}#{index}`. Room names hold no
+    "#", so no room's partition is another room's."""
+    return f"R#{room}" if index == 0 else f"R#{room}#{index}"
+
+
+def _membership_key(room: str, index: int, conn_id: str) -> dict[str, Any]:
+    return {"pk": _s(partition_key(room, index)), "sk": _s(f"C#{conn_id}")}
+
+
+def membership_item(
+    room: str, conn_id: str, user: User, write: int, expires_at: int
+) -> dict[str, Any]:
+    """The item a join writes: in the partition the room's layout (`write` partitions
+    taking joins) gives the connection."""
+    item = {
+        **_membership_key(room, bucket(conn_id) % write, conn_id),
+        "uid": _s(user.id),
+        "uname": _s(user.name),
+        "expiresAt": _n(expires_at),
+    }
+    if write > 1:
+        item["w"] = _n(write)  # how many memberships this one stands for in estimates
+    return item
+
+
+def _part(room: str, index: int) -> str:
+    """An entry of the connection's `parts` set: a room it joined outside the base."""
+    return f"{room}#{index}"
+
+
+def _parts(item: Item) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for entry in item.get("parts", {}).get("SS", ()):
+        room, _, index = entry.rpartition("#")
+        out[room] = int(index)
+    return out
+
+
 def _room_user_key(room: str, user_id: str) -> dict[str, Any]:
     return {"pk": _s(f"RU#{room}"), "sk": _s(f"U#{user_id}")}
+
+
+def _layout(item: Item) -> Layout:
+    def num(name: str, default: int) -> int:
+        return int(item[name]["N"]) if name in item else default
+
+    return Layout(
+        write=num("w", 1),
+        old=num("r", 1),
+        old_until=num("rUntil", 0),
+        expires_at=num("expiresAt", 0),
+        version=num("v", 1),
+    )
 
 
 def _cancelled_at(exc: ClientError, index: int) -> bool:
@@ -105,6 +196,40 @@ class HistoryPage:
     messages: list[Message]
     next_before: str | None
     next_after: str | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a room's memberships are (its `#ROOM` item; no item: one partition).
+
+    Joins go to partitions [0, `write`); readers read [0, `read_at(now)`): `write`, or a
+    larger extent the room had before it shrank, until `old_until`, when every membership
+    written under that extent has expired.
+    """
+
+    write: int = 1
+    old: int = 1
+    old_until: int = 0  # epoch s
+    expires_at: int = 0  # epoch s: the item's TTL
+    version: int = 0  # 0: no item
+
+    def read_at(self, now_s: int) -> int:
+        return max(self.write, self.old if now_s < self.old_until else 1)
+
+    def partition_of(self, conn_id: str) -> int:
+        return bucket(conn_id) % self.write
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of a room's memberships as a fan-out reads it."""
+
+    members: list[Member]
+    # About how many connections the whole room has: each membership counts for the
+    # number of partitions joins went to when it was written (its `w`), so the base
+    # partition alone estimates the room. Only meaningful for the base.
+    estimate: int
+    layout: Layout  # read from the base partition (the default elsewhere)
 
 
 @dataclass(frozen=True)
@@ -250,7 +375,7 @@ class Store:
     @staticmethod
     def _connection(conn_id: str, item: Item) -> Connection:
         rooms = frozenset(item.get("rooms", {}).get("SS", ()))
-        return Connection(connection_id=conn_id, user=_user(item), rooms=rooms)
+        return Connection(conn_id, _user(item), rooms, _parts(item))
 
     def remove_connection(self, conn_id: str) -> tuple[Connection | None, list[str]]:
         """Delete a connection and every membership it had ($disconnect, or gone in a fan-out).
@@ -265,7 +390,8 @@ class Store:
         if not old:
             return None, []
         rooms = sorted(old.get("rooms", {}).get("SS", ()))
-        keys = [{"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")} for room in rooms]
+        parts = _parts(old)
+        keys = [_membership_key(room, parts.get(room, 0), conn_id) for room in rooms]
         if "uid" not in old:
             # A record holding only `rooms`, from a join that landed after $disconnect:
             # no user to announce or to unindex, but its memberships go all the same.
@@ -278,19 +404,24 @@ class Store:
         last = [room for room in rooms if self._leave_room_index(conn_id, conn.user.id, room)]
         return conn, last
 
-    def drop_gone(self, conn_id: str, room: str | None = None) -> tuple[User | None, list[str]]:
+    def drop_gone(
+        self, conn_id: str, room: str | None = None, partition: int = 0
+    ) -> tuple[User | None, list[str]]:
         """A delivery found the connection gone (410): remove it and its memberships.
 
-        The membership the fan-out came through is deleted even when the connection
-        record is already gone, so an orphan cannot be found by the next fan-out. Returns
-        the connection's user and the rooms it was the user's last connection in.
+        The membership the fan-out came through (`room`'s `partition`) is deleted even
+        when the connection record is already gone, so an orphan cannot be found by the
+        next fan-out. Returns the connection's user and the rooms it was the user's last
+        connection in.
         """
         conn, last = self.remove_connection(conn_id)
-        if room is None or (conn is not None and room in conn.rooms):
+        if room is None or (
+            conn is not None and room in conn.rooms and conn.partition(room) == partition
+        ):
             return (conn.user if conn else None), last
         resp = self._db.delete_item(
             TableName=self._conns,
-            Key={"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")},
+            Key=_membership_key(room, partition, conn_id),
             ReturnValues="ALL_OLD",
         )
         orphan = resp.get("Attributes")
@@ -307,40 +438,43 @@ class Store:
         """Join: the room's list, the connection's set and the room's user index, in one
         transaction. True when this is the user's first connection in the room.
 
-        The user index item holds the user's connections in the room; the first attempt
-        creates it on the condition that it holds none (or has expired), so of two joins
-        racing for one user exactly one is first. A user already there takes a second
-        attempt that adds the connection unconditionally.
+        The membership goes to the partition the room's layout gives this connection
+        (the base, while the room has one partition); the connection's `parts` set
+        remembers any other, for leave and `$disconnect`. The user index item holds the
+        user's connections in the room; the first attempt creates it on the condition
+        that it holds none (or has expired), so of two joins racing for one user exactly
+        one is first. A user already there takes a second attempt that adds the
+        connection unconditionally. Of two joins of one connection racing into one room,
+        one writes and the other finds the room in the connection's set: the connection
+        has one membership of the room, in one partition.
         """
+        layout = self._layout_for_join(room, now_ms)
+        index = layout.partition_of(conn_id)
         exp = _n(self._conn_expiry(now_ms))
-        membership = {
-            "Put": {
-                "TableName": self._conns,
-                "Item": {
-                    "pk": _s(f"R#{room}"),
-                    "sk": _s(f"C#{conn_id}"),
-                    "uid": _s(user.id),
-                    "uname": _s(user.name),
-                    "expiresAt": exp,
-                },
-            }
+        item = membership_item(room, conn_id, user, layout.write, self._conn_expiry(now_ms))
+        membership = {"Put": {"TableName": self._conns, "Item": item}}
+        values: dict[str, Any] = {
+            ":r": {"SS": [room]},
+            ":most": _n(MAX_ROOMS_PER_CONNECTION),
+            ":room": _s(room),
         }
+        update = "ADD rooms :r"
+        if index:
+            update += ", parts :p"
+            values[":p"] = {"SS": [_part(room, index)]}
         rooms = {
             "Update": {
                 "TableName": self._conns,
                 "Key": _conn_key(conn_id),
-                "UpdateExpression": "ADD rooms :r",
+                "UpdateExpression": update,
                 # Only a connection that still exists joins (a frame handled after
-                # $disconnect must not bring it back), and only into its 100th room.
+                # $disconnect must not bring it back), only once, and only into its
+                # 100th room.
                 "ConditionExpression": (
-                    "attribute_exists(uid) AND (attribute_not_exists(rooms) "
-                    "OR size(rooms) < :most OR contains(rooms, :room))"
+                    "attribute_exists(uid) AND NOT contains(rooms, :room) AND "
+                    "(attribute_not_exists(rooms) OR size(rooms) < :most)"
                 ),
-                "ExpressionAttributeValues": {
-                    ":r": {"SS": [room]},
-                    ":most": _n(MAX_ROOMS_PER_CONNECTION),
-                    ":room": _s(room),
-                },
+                "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
@@ -363,7 +497,8 @@ class Store:
             self._transact([membership, rooms, first_user])
             return True
         except ClientError as exc:
-            self._refused_join(exc, conn_id)
+            if self._refused_join(exc, conn_id, room):
+                return False
             if not _cancelled_at(exc, 2):
                 raise
         another = {
@@ -382,38 +517,47 @@ class Store:
         try:
             self._transact([membership, rooms, another])
         except ClientError as exc:
-            self._refused_join(exc, conn_id)
+            if self._refused_join(exc, conn_id, room):
+                return False
             raise
         return False
 
     @staticmethod
-    def _refused_join(exc: ClientError, conn_id: str) -> None:
-        """Raise what a join cancelled on the connection's condition means."""
+    def _refused_join(exc: ClientError, conn_id: str, room: str) -> bool:
+        """Raise what a join cancelled on the connection's condition means, or return
+        True when it means the connection is in the room already (a racing join)."""
         if not _cancelled_at(exc, 1):
-            return
+            return False
         response: dict[str, Any] = dict(exc.response)
         old = response["CancellationReasons"][1].get("Item") or {}
         if "uid" not in old:
             raise ConnectionGone(conn_id) from None
+        if room in old.get("rooms", {}).get("SS", ()):
+            return True
         raise TooManyRooms() from None
 
-    def remove_membership(self, conn_id: str, user_id: str, room: str) -> bool:
-        """Leave: both sides of the membership, then the user index. True when it was the
-        user's last connection in the room."""
+    def remove_membership(self, conn_id: str, user_id: str, room: str, partition: int = 0) -> bool:
+        """Leave: both sides of the membership (in the room's `partition`), then the user
+        index. True when it was the user's last connection in the room."""
+        update = "DELETE rooms :r"
+        values: dict[str, Any] = {":r": {"SS": [room]}}
+        if partition:
+            update += ", parts :p"
+            values[":p"] = {"SS": [_part(room, partition)]}
         self._transact(
             [
                 {
                     "Delete": {
                         "TableName": self._conns,
-                        "Key": {"pk": _s(f"R#{room}"), "sk": _s(f"C#{conn_id}")},
+                        "Key": _membership_key(room, partition, conn_id),
                     }
                 },
                 {
                     "Update": {
                         "TableName": self._conns,
                         "Key": _conn_key(conn_id),
-                        "UpdateExpression": "DELETE rooms :r",
-                        "ExpressionAttributeValues": {":r": {"SS": [room]}},
+                        "UpdateExpression": update,
+                        "ExpressionAttributeValues": values,
                     }
                 },
             ]
@@ -451,12 +595,130 @@ class Store:
                 raise
         return True
 
+    # -- room layout (docs/architecture.md, "Rooms past one partition") --------------
+
+    def read_partition(self, room: str, index: int, now_ms: int) -> Partition:
+        """The live memberships of one partition of the room: a Query that follows
+        LastEvaluatedKey. The base partition (0) also holds the room's layout item, which
+        sorts first: a room of one partition is read with the one Query it always took."""
+        members: list[Member] = []
+        estimate = 0
+        layout = Layout()
+        for item in self._query_live(self._conns, partition_key(room, index), now_ms):
+            sk = item["sk"]["S"]
+            if sk == ROOM:
+                layout = _layout(item)
+                continue
+            members.append(Member(connection_id=sk[2:], user=_user(item)))
+            estimate += int(item["w"]["N"]) if "w" in item else 1
+        return Partition(members, estimate, layout)
+
     def room_members(self, room: str, now_ms: int) -> list[Member]:
-        """Every live connection in the room: a Query that follows LastEvaluatedKey."""
-        return [
-            Member(connection_id=item["sk"]["S"][2:], user=_user(item))
-            for item in self._query_live(self._conns, f"R#{room}", now_ms)
-        ]
+        """Every live connection in the room, from every partition it is spread over."""
+        base = self.read_partition(room, 0, now_ms)
+        members = list(base.members)
+        for index in range(1, base.layout.read_at(now_ms // 1000)):
+            members.extend(self.read_partition(room, index, now_ms).members)
+        return members
+
+    def room_layout(self, room: str, now_ms: int) -> Layout:
+        """The room's layout item (strongly consistent GetItem; 1 RRU), or the layout of
+        a room of one partition when there is none or it has expired."""
+        item = self._db.get_item(
+            TableName=self._conns,
+            Key={"pk": _s(partition_key(room, 0)), "sk": _s(ROOM)},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None or int(item["expiresAt"]["N"]) <= now_ms // 1000:
+            return Layout()
+        return _layout(item)
+
+    def _layout_for_join(self, room: str, now_ms: int) -> Layout:
+        """The layout a join writes its membership under, kept alive past the membership.
+
+        A membership outside the base must be read for as long as it lives (a
+        connection's TTL), so the layout item must outlive it: when less than that (plus
+        a margin) is left, the join extends it first, by a connection's TTL more, so that
+        happens about once a TTL per room. Should the item have expired in between, the
+        join falls back to the base partition, which every reader reads.
+        """
+        layout = self.room_layout(room, now_ms)
+        now_s = now_ms // 1000
+        ttl = self._settings.connection_ttl_s
+        if layout.write == 1 or layout.expires_at >= now_s + ttl + LAYOUT_MARGIN_S:
+            return layout
+        expires = now_s + 2 * ttl + LAYOUT_MARGIN_S
+        try:
+            self._db.update_item(
+                TableName=self._conns,
+                Key={"pk": _s(partition_key(room, 0)), "sk": _s(ROOM)},
+                UpdateExpression="SET expiresAt = :e",
+                ConditionExpression="expiresAt > :now",
+                ExpressionAttributeValues={":e": _n(expires), ":now": _n(now_s)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return Layout()
+        return Layout(layout.write, layout.old, layout.old_until, expires, layout.version)
+
+    def resize(self, room: str, base: Partition, now_ms: int) -> int | None:
+        """After a read of the room's base partition: spread the room further, or less,
+        when its estimated size calls for it (`next_extent`). The partitions joins now go
+        to, or None when that stays (or another reader changed the layout first)."""
+        seen = base.layout
+        write = next_extent(base.estimate, seen.write, self._settings.room_partition_size)
+        if write == seen.write or not self.set_layout(room, seen, write, now_ms):
+            return None
+        return write
+
+    def set_layout(self, room: str, seen: Layout, write: int, now_ms: int) -> bool:
+        """Make joins go to `write` partitions from now on, if the layout is still `seen`
+        (another reader may have changed it first: then nothing is written, False).
+
+        Readers never read fewer partitions than a live membership may be in: growing
+        only widens what they read, and shrinking keeps the old extent read (`old`) until
+        every membership written under it has expired (a connection's TTL, plus the
+        margin for a join that read the layout just before).
+        """
+        now_s = now_ms // 1000
+        ttl = self._settings.connection_ttl_s
+        values: dict[str, Any] = {":w": _n(write), ":v": _n(seen.version + 1)}
+        sets = ["w = :w", "v = :v"]
+        expires = seen.expires_at
+        if write > 1:
+            expires = max(expires, now_s + 2 * ttl + LAYOUT_MARGIN_S)
+        if write < seen.write:
+            old_until = now_s + ttl + LAYOUT_MARGIN_S
+            sets += ["r = :r", "rUntil = :until"]
+            values[":r"] = _n(seen.read_at(now_s))
+            values[":until"] = _n(old_until)
+            expires = max(expires, old_until)
+        sets.append("expiresAt = :e")
+        values[":e"] = _n(expires)
+        update = "SET " + ", ".join(sets)
+        if seen.version:
+            condition = "v = :seen"
+            values[":seen"] = _n(seen.version)
+        else:
+            # No item, or one that expired (all its memberships with it): start afresh.
+            condition = "attribute_not_exists(v) OR expiresAt <= :now"
+            values[":now"] = _n(now_s)
+            if "r = :r" not in sets:
+                update += " REMOVE r, rUntil"
+        try:
+            self._db.update_item(
+                TableName=self._conns,
+                Key={"pk": _s(partition_key(room, 0)), "sk": _s(ROOM)},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def room_users(
         self, room: str, after: str | None, limit: int, now_ms: int, budget: int

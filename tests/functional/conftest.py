@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
 from client.tokens import mint_token
@@ -26,6 +28,8 @@ from tests.mgmt_peer import MgmtPeer, mgmt_peer
 from wschat_protocol import ACTIONS
 
 SECRET = "functional-test-secret-32-bytes-long!"
+SHARD = 10  # CHAT_FANOUT_SHARD_SIZE under `lam`
+FANOUT_FUNCTION = "wschat-test-fanout"
 ROOT = Path(__file__).resolve().parents[2]
 
 # Module-level code in the handlers reads these once, as on a cold start.
@@ -221,3 +225,56 @@ def publishing(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     monkeypatch.setenv("CHAT_MANAGEMENT_ENDPOINT", endpoint)
     adapter.settings.cache_clear()
     return gw
+
+
+@dataclass
+class LambdaService:
+    """The Invoke API as the handlers' boto3 client sees it."""
+
+    invokes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    refuse: bool = False  # answer 403 AccessDeniedException (a missing grant)
+
+    def answer_invoke(self, request: Any, **_: Any) -> AWSResponse:
+        function = unquote(request.url.split("/functions/", 1)[1].split("/", 1)[0])
+        kind = request.headers.get("X-Amz-Invocation-Type", b"RequestResponse")
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if self.refuse:
+            headers = HTTPHeaders()
+            headers["x-amzn-ErrorType"] = "AccessDeniedException"
+            body = _Body(b'{"Message":"not authorized to perform: lambda:InvokeFunction"}')
+            return AWSResponse(request.url, 403, headers, body)
+        self.invokes.append((function, kind, json.loads(request.body)))
+        return AWSResponse(request.url, 202, HTTPHeaders(), _Body(b""))
+
+    def run_all(self) -> list[dict[str, Any]]:
+        """Lambda running each queued event through the fan-out function, and the events
+        those queue in turn (a partition range handed on), until none is left."""
+        from handlers import fanout
+
+        results = []
+        while self.invokes:
+            _, _, event = self.invokes.pop(0)
+            results.append(fanout.handler(event, Context()))
+        return results
+
+
+@pytest.fixture
+def lam(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaService]:
+    from handlers import adapter
+    from handlers.chat import aws as chat_aws
+
+    monkeypatch.setenv("CHAT_FANOUT_FUNCTION", FANOUT_FUNCTION)
+    monkeypatch.setenv("CHAT_FANOUT_SHARD_SIZE", str(SHARD))
+    monkeypatch.setenv(
+        "CHAT_MANAGEMENT_ENDPOINT", "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
+    )
+    adapter.settings.cache_clear()
+    chat_aws._lambda = None
+    service = LambdaService()
+    chat_aws.lambda_client().meta.events.register_first(
+        "before-send.lambda.Invoke",
+        service.answer_invoke,  # type: ignore[arg-type]  # a response short-circuits the send
+    )
+    yield service
+    chat_aws._lambda = None
+    adapter.settings.cache_clear()

@@ -5,70 +5,13 @@ payloads are then run through `handlers.fanout` as Lambda would run them."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from tests.functional.conftest import Context, Gateway, _Body
+from tests.functional.conftest import FANOUT_FUNCTION as FUNCTION
+from tests.functional.conftest import SHARD, Context, Gateway, LambdaService
 from tests.functional.test_publish import publish
-
-SHARD = 10
-FUNCTION = "wschat-test-fanout"
-
-
-@dataclass
-class LambdaService:
-    """The Invoke API as the handlers' boto3 client sees it."""
-
-    invokes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    refuse: bool = False  # answer 403 AccessDeniedException (a missing grant)
-
-    def answer_invoke(self, request: Any, **_: Any) -> AWSResponse:
-        function = unquote(request.url.split("/functions/", 1)[1].split("/", 1)[0])
-        kind = request.headers.get("X-Amz-Invocation-Type", b"RequestResponse")
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        if self.refuse:
-            headers = HTTPHeaders()
-            headers["x-amzn-ErrorType"] = "AccessDeniedException"
-            body = _Body(b'{"Message":"not authorized to perform: lambda:InvokeFunction"}')
-            return AWSResponse(request.url, 403, headers, body)
-        self.invokes.append((function, kind, json.loads(request.body)))
-        return AWSResponse(request.url, 202, HTTPHeaders(), _Body(b""))
-
-    def run_all(self) -> list[dict[str, Any]]:
-        """Lambda running each queued event through the fan-out function."""
-        from handlers import fanout
-
-        results = [fanout.handler(event, Context()) for _, _, event in self.invokes]
-        self.invokes.clear()
-        return results
-
-
-@pytest.fixture
-def lam(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaService]:
-    from handlers import adapter
-    from handlers.chat import aws as chat_aws
-
-    monkeypatch.setenv("CHAT_FANOUT_FUNCTION", FUNCTION)
-    monkeypatch.setenv("CHAT_FANOUT_SHARD_SIZE", str(SHARD))
-    monkeypatch.setenv(
-        "CHAT_MANAGEMENT_ENDPOINT", "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/dev"
-    )
-    adapter.settings.cache_clear()
-    chat_aws._lambda = None
-    service = LambdaService()
-    chat_aws.lambda_client().meta.events.register_first(
-        "before-send.lambda.Invoke",
-        service.answer_invoke,  # type: ignore[arg-type]  # a response short-circuits the send
-    )
-    yield service
-    chat_aws._lambda = None
-    adapter.settings.cache_clear()
 
 
 def room_of(gw: Gateway, size: int, room: str = "big") -> list[str]:

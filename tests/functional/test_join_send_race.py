@@ -16,19 +16,19 @@ def test_a_join_between_the_send_reading_members_and_anything_after(
 ) -> None:
     bob, alice = gw.connect("bob"), gw.connect("alice")
     gw.send(bob, action="join", room="lobby")
-    room_members = Store.room_members
+    read_partition = Store.read_partition
     joined: list[dict[str, Any]] = []
     armed = True
 
-    def members_then_alice_joins(self: Store, room: str, now_ms: int) -> Any:
+    def members_then_alice_joins(self: Store, room: str, index: int, now_ms: int) -> Any:
         nonlocal armed
-        members = room_members(self, room, now_ms)
+        members = read_partition(self, room, index, now_ms)
         if armed:  # bob's send read the members; alice's whole join runs now
             armed = False
             joined.append(gw.send(alice, action="join", room="lobby"))
         return members
 
-    monkeypatch.setattr(Store, "room_members", members_then_alice_joins)
+    monkeypatch.setattr(Store, "read_partition", members_then_alice_joins)
     ack = gw.send(bob, action="send", room="lobby", text="hello")
     assert ack["type"] == "message"
 
