@@ -43,6 +43,7 @@ from typing import Any
 from bench.harness import ROOT, Harness, running_harness
 from bench.machine import describe, load_average
 from bench.procs import cpu_seconds, harness_processes
+from bench.rates import rate_ladder
 
 LADDER = "25,50,75,100"
 SIDES = ("base", "new")
@@ -359,16 +360,6 @@ def deliveries_of(cfg: dict[str, Any]) -> float:
     return float(cfg["connections"]) / float(cfg["rooms"])
 
 
-def _ladder(text: str) -> list[float]:
-    try:
-        rates = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError("comma-separated msg/s, e.g. 25,50,75") from None
-    if not rates or any(x <= 0 for x in rates) or rates != sorted(set(rates)):
-        raise argparse.ArgumentTypeError("msg/s must be positive and increasing")
-    return rates
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.capacity",
@@ -376,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--baseline", type=Path, help="another checkout (with its .venv) to compare")
-    p.add_argument("--ladder", type=_ladder, default=LADDER, help="steps, msg/s")
+    p.add_argument("--ladder", type=rate_ladder, default=LADDER, help="steps, msg/s")
     p.add_argument("--connections", type=int, default=200)
     p.add_argument("--rooms", type=int, default=20)
     p.add_argument("--duration", type=float, default=30.0, help="seconds of sending per step")

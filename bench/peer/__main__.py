@@ -73,6 +73,7 @@ from bench.peer import capacity, checks
 from bench.peer.capacity import MAX_PROCESSES
 from bench.peer.offline import running_offline
 from bench.procs import cpu_seconds, descendants, harness_processes, rss_bytes
+from bench.rates import rate_ladder
 from bench.scale import drop_clients, open_from_clients, summarize
 from client.tokens import SECRET_ENV, local_secret
 from infra.config import load_service
@@ -434,16 +435,6 @@ def _phases(text: str) -> set[str]:
     return chosen
 
 
-def _ladder(text: str) -> list[float]:
-    try:
-        rates = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError("comma-separated msg/s, e.g. 5,10,20") from None
-    if not rates or any(x <= 0 for x in rates) or rates != sorted(set(rates)):
-        raise argparse.ArgumentTypeError("msg/s must be positive and increasing")
-    return rates
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.peer",
@@ -453,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--only", type=_phases, default=",".join(PHASES), help="phases to run (comma-separated)"
     )
-    p.add_argument("--ladder", type=_ladder, default=LADDER, help="capacity steps, msg/s")
+    p.add_argument("--ladder", type=rate_ladder, default=LADDER, help="capacity steps, msg/s")
     p.add_argument("--connections", type=int, default=50, help="connections per capacity step")
     p.add_argument("--rooms", type=int, default=5, help="rooms they spread over")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of sending per step")
